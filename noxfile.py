@@ -1,0 +1,37 @@
+"""Entry points of the kit: tests, grade, validate, starter, report, bench, lint.
+
+Each session installs what it needs into its own virtual environment, so a fresh machine
+needs only Python and nox.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+# The CPU build of torch that lies on the CI machine's disk; an unpinned torch would pull
+# a CUDA build of several GB.
+TORCH = "torch==2.13.0"
+
+
+def _install(session: nox.Session, extras: str = "") -> None:
+    session.install(TORCH)
+    session.install("-e", f".{extras}")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the kit's test suite (pytest with per-test time limits) and the linter."""
+    _install(session, "[test]")
+    session.run("ruff", "check", ".")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint the code with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
