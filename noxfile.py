@@ -35,3 +35,21 @@ def lint(session: nox.Session) -> None:
     """Lint the code with ruff."""
     session.install("ruff")
     session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def validate(session: nox.Session) -> None:
+    """Run the solution notebooks headlessly and print their results.
+
+    Default: fixtures, every lab. Real data: `nox -s validate -- --data ../shared/data --lab rnn`
+    (options: --data fixtures|PATH, --lab rnn|llm|all, --out DIR, --timeout SECONDS).
+    """
+    _install(session)
+    session.run("python", "-m", "hw3_solution.validate", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def starter(session: nox.Session) -> None:
+    """Regenerate starter/*.ipynb from the solution and its layouts (`-- --check` compares)."""
+    _install(session)
+    session.run("python", "-m", "hw3_solution.notebooks", *session.posargs)
