@@ -1,0 +1,325 @@
+"""Lab 1 checks: pure comparisons of probe data against what the homework's contract asks.
+
+Each function takes the probe's returned data (plain JSON) and the grader's own
+expectations, and returns one `Verdict` per check id. Nothing here runs student code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+
+from .verdict import Verdict, fail, ok
+
+SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
+PART_NAMES = ("train", "valid", "test")
+
+
+# (a) load_imdb --------------------------------------------------------------------------
+
+
+def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> dict[str, Verdict]:
+    """Sizes 7:1:2, every row used exactly once, labels aligned with their reviews.
+
+    `reviews` are the digests of the data file's reviews and `labels` their sentiments.
+    """
+    if "error" in data:
+        msg = data["error"]
+        return {c: fail(msg) for c in ("lab1a.sizes", "lab1a.complete", "lab1a.aligned")}
+    total = len(reviews)
+    sizes = [len(x) for x in data["x"]]
+    label_sizes = [len(y) for y in data["y"]]
+    expected = [round(total * f) for f in SPLIT_FRACTIONS]
+    verdicts: dict[str, Verdict] = {}
+    size_ok = all(abs(s - e) <= 1 for s, e in zip(sizes, expected)) and sizes == label_sizes
+    verdicts["lab1a.sizes"] = (ok if size_ok else fail)(
+        f"expected train/valid/test sizes near {expected} (7:1:2 of {total} rows) with as many "
+        f"labels as reviews; saw reviews {sizes} and labels {label_sizes}"
+    )
+    seen = Counter(d for part in data["x"] for d in part)
+    wanted = Counter(reviews)
+    if seen == wanted:
+        verdicts["lab1a.complete"] = ok("every review appears in exactly one part")
+    else:
+        missing = sum((wanted - seen).values())
+        extra = sum((seen - wanted).values())
+        verdicts["lab1a.complete"] = fail(
+            f"expected the three parts to hold every row of the file once; {missing} rows are "
+            f"missing and {extra} rows are repeated or not from the file"
+        )
+    verdicts["lab1a.aligned"] = _judge_alignment(data, reviews, labels)
+    return verdicts
+
+
+def _judge_alignment(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> Verdict:
+    """Each (review, label) pair is one of the file's, under one consistent label mapping."""
+    truth: dict[str, set[str]] = {}
+    for digest, label in zip(reviews, labels):
+        truth.setdefault(digest, set()).add(label)
+    mapping: dict[str, set[str]] = {}
+    unknown = 0
+    for xs, ys in zip(data["x"], data["y"]):
+        for digest, label in zip(xs, ys):
+            if digest not in truth:
+                unknown += 1
+                continue
+            mapping.setdefault(label, set()).update(truth[digest])
+    ambiguous = {k: sorted(v) for k, v in mapping.items() if len(v) > 1}
+    if ambiguous or not mapping or len(mapping) != 2:
+        return fail(
+            "expected each review to keep its own label (one consistent mapping of the two "
+            f"sentiments); saw labels {sorted(mapping)} standing for "
+            f"{ {k: sorted(v) for k, v in mapping.items()} }"
+        )
+    return ok(f"labels stay with their reviews (mapping {sorted(mapping)}; {unknown} unmatched)")
+
+
+# (b) build_vocab ------------------------------------------------------------------------
+
+
+def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> dict[str, Verdict]:
+    """Stop words gone, min_freq inclusive, PAD 0 / UNK 1, unique indices, nothing extra.
+
+    Each case holds `kept` (words that must be in), `dropped_rare`, `dropped_stop`.
+    """
+    vocabs = data["vocabs"]
+    v: dict[str, Verdict] = {}
+    stop_seen = sorted({w for voc, c in zip(vocabs, cases) for w in c["dropped_stop"] if w in voc})
+    v["lab1b.stop_words"] = (fail if stop_seen else ok)(
+        f"expected no stop words in the vocabulary; saw {stop_seen[:5]}"
+        if stop_seen else "stop words are left out"
+    )
+    missing = sorted({w for voc, c in zip(vocabs, cases) for w in c["kept"] if w not in voc})
+    rare = sorted({w for voc, c in zip(vocabs, cases) for w in c["dropped_rare"] if w in voc})
+    at_threshold = sorted({w for c in cases for w in c["at_threshold"]} & set(missing))
+    if missing or rare:
+        detail = []
+        if at_threshold:
+            detail.append(f"words seen exactly min_freq times are missing ({at_threshold[:3]}): "
+                          "the threshold is inclusive (count >= min_freq)")
+        if set(missing) - set(at_threshold):
+            detail.append(f"frequent words missing: {sorted(set(missing) - set(at_threshold))[:5]}")
+        if rare:
+            detail.append(f"words rarer than min_freq kept: {rare[:5]}")
+        v["lab1b.min_freq"] = fail("expected exactly the words with count >= min_freq; " +
+                                   "; ".join(detail))
+    else:
+        v["lab1b.min_freq"] = ok("words are kept exactly when count >= min_freq")
+    special = [(voc.get(pad), voc.get(unk)) for voc in vocabs]
+    v["lab1b.special"] = (ok if all(s == (0, 1) for s in special) else fail)(
+        f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {special[0]}"
+    )
+    dupes = [len(voc) - len(set(voc.values())) for voc in vocabs]
+    v["lab1b.unique"] = (ok if not any(dupes) else fail)(
+        "every word has its own index" if not any(dupes)
+        else f"expected one index per word; {max(dupes)} indices are shared"
+    )
+    return v
+
+
+# (c) tokenize ---------------------------------------------------------------------------
+
+
+def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: int,
+                   stop_case: int) -> dict[str, Verdict]:
+    """Ids agree with the vocabulary, unknown words give UNK, stop words dropped as in (b)."""
+    seen = data["ids"]
+    plain = [i for i in range(len(expected)) if i not in (unk_case, stop_case)]
+    v: dict[str, Verdict] = {}
+    bad = [i for i in plain if list(seen[i]) != list(expected[i])]
+    v["lab1c.ids"] = (fail if bad else ok)(
+        f"expected ids {expected[bad[0]]} for a probe sentence; saw {seen[bad[0]]}"
+        if bad else "ids agree with the vocabulary"
+    )
+    v["lab1c.unk"] = (ok if list(seen[unk_case]) == list(expected[unk_case]) else fail)(
+        f"expected unknown words to give the UNK index: {expected[unk_case]}; "
+        f"saw {seen[unk_case]}"
+    )
+    v["lab1c.stop_words"] = (ok if list(seen[stop_case]) == list(expected[stop_case]) else fail)(
+        f"expected stop words removed as in build_vocab: {expected[stop_case]}; "
+        f"saw {seen[stop_case]}"
+    )
+    return v
+
+
+# (d) IMDB.__getitem__ -------------------------------------------------------------------
+
+
+def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length: int,
+                labels01: Sequence[int]) -> dict[str, Verdict]:
+    """Truncation to max_length, length = len(ids), label 1 positive / 0 negative."""
+    runs = [r for r in data["runs"].values() if "items" in r]
+    errors = [r["error"] for r in data["runs"].values() if "error" in r]
+    names = ("lab1d.keys", "lab1d.truncation", "lab1d.length", "lab1d.label")
+    if not runs:
+        return {c: fail(f"IMDB(...)[i] raised {errors[0]}") for c in names}
+    own = data.get("own_tokenize") or []
+
+    def ids_ok(item: Mapping, i: int) -> bool:
+        candidates = [list(expected_ids[i])[:max_length]]
+        if i < len(own) and own[i] is not None:
+            candidates.append(list(own[i])[:max_length])
+        return item["ids"] in candidates
+
+    def best(predicate) -> bool:
+        return any(all(predicate(it, i) for i, it in enumerate(r["items"])) for r in runs)
+
+    first = runs[0]["items"][0]
+    v = {
+        "lab1d.keys": (ok if best(lambda it, i: {"ids", "length", "label"} <= set(it["keys"]))
+                       else fail)(f"expected keys ids, length, label; saw {first['keys']}"),
+        "lab1d.truncation": (ok if best(lambda it, i: ids_ok(it, i)) else fail)(
+            f"expected the review's ids cut to max_length={max_length}; saw "
+            f"{len(first['ids'])} ids for a review of {len(expected_ids[0])} words"),
+        "lab1d.length": (ok if best(lambda it, i: it["length"] == len(it["ids"])) else fail)(
+            f"expected length == len(ids); saw length {first['length']} for "
+            f"{len(first['ids'])} ids"),
+        "lab1d.label": (ok if best(lambda it, i: it["label"] == labels01[i]) else fail)(
+            "expected label 1 for positive and 0 for negative; saw "
+            f"{[it['label'] for it in runs[0]['items']]} for {list(labels01)}"),
+    }
+    return v
+
+
+# (e) LSTM -------------------------------------------------------------------------------
+
+
+def judge_init(data: Mapping, configs: Sequence[Mapping],
+               expected_params: Sequence[int]) -> dict[str, Verdict]:
+    """Embedding (padding index), LSTM, linear and dropout layers with the right sizes."""
+    problems: dict[str, list[str]] = {k: [] for k in
+                                      ("embedding", "lstm", "linear", "dropout", "params")}
+    for model, cfg, n_params in zip(data["models"], configs, expected_params):
+        layers = model["layers"]
+        directions = 2 if cfg["bidirectional"] else 1
+        emb = [e for e in layers["embedding"]
+               if (e["num"], e["dim"]) == (cfg["vocab_size"], cfg["embedding_dim"])]
+        if not emb:
+            problems["embedding"].append(
+                f"no embedding of {cfg['vocab_size']} x {cfg['embedding_dim']}")
+        elif emb[0]["padding_idx"] != cfg["pad_index"]:
+            problems["embedding"].append(
+                f"embedding padding_idx {emb[0]['padding_idx']}, expected {cfg['pad_index']}")
+        if not any(m["input"] == cfg["embedding_dim"] and m["hidden"] == cfg["hidden_dim"]
+                   and m["layers"] == cfg["n_layers"]
+                   and m["bidirectional"] == cfg["bidirectional"] for m in layers["lstm"]):
+            problems["lstm"].append(
+                f"no LSTM {cfg['embedding_dim']} -> {cfg['hidden_dim']} with "
+                f"{cfg['n_layers']} layer(s), bidirectional={cfg['bidirectional']}")
+        if not any(m["out"] == cfg["output_dim"] and m["in"] == cfg["hidden_dim"] * directions
+                   for m in layers["linear"]):
+            problems["linear"].append(
+                f"no linear layer {cfg['hidden_dim'] * directions} -> {cfg['output_dim']}")
+        drops = [d["p"] for d in layers["dropout"]]
+        if not any(math.isclose(p, cfg["dropout_rate"]) for p in drops):
+            problems["dropout"].append(f"no dropout layer with p={cfg['dropout_rate']} "
+                                       f"(saw {drops})")
+        if model["trainable"] != n_params:
+            problems["params"].append(
+                f"{model['trainable']} trainable parameters, expected {n_params}")
+    return {
+        f"lab1e_init.{kind}": (fail("expected the layer sizes to follow the arguments; "
+                                    + "; ".join(found)) if found
+                               else ok(f"{kind} as specified"))
+        for kind, found in problems.items()
+    }
+
+
+def judge_forward(data: Mapping, batch: int, output_dim: int) -> dict[str, Verdict]:
+    """Output [batch, output_dim]; padding the batch further or running a row alone agrees."""
+    v: dict[str, Verdict] = {}
+    shape_ok = data["shape"] == [batch, output_dim] and data["finite"]
+    v["lab1e_forward.shape"] = (ok if shape_ok else fail)(
+        f"expected finite logits of shape [{batch}, {output_dim}]; saw {data['shape']}")
+    wider = _max_gap(data["padded"], data["wider"])
+    alone = _max_gap(data["padded"], data["alone"])
+    v["lab1e_forward.padding"] = (ok if wider < 1e-4 and alone < 1e-4 else fail)(
+        "expected a sequence's output not to change when the batch is padded further or when "
+        "it runs alone (padding must be skipped, e.g. packed); largest change "
+        f"{max(wider, alone):.3g}"
+    )
+    return v
+
+
+def _max_gap(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
+    try:
+        return max(abs(x - y) for ra, rb in zip(a, b, strict=True)
+                   for x, y in zip(ra, rb, strict=True))
+    except ValueError:
+        return math.inf
+
+
+# (f) training run -----------------------------------------------------------------------
+
+_FLOAT = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)")
+
+
+def _printed_numbers(text: str) -> list[float]:
+    return [float(m) for m in _FLOAT.findall(text)]
+
+
+def _was_printed(value: float, numbers: Sequence[float]) -> bool:
+    """True when `value` appears among printed numbers, at any rounding of 2+ decimals."""
+    return any(abs(n - value) <= 0.006 or abs(n - 100 * value) <= 0.6 for n in numbers)
+
+
+def judge_training(data: Mapping, n_epochs: int) -> dict[str, Verdict]:
+    """Per-epoch loss reported and falling, best-validation weights tested, a prediction."""
+    calls = data["calls"]
+    trains = [c for c in calls if c["kind"] == "train"]
+    evals = [c for c in calls if c["kind"] == "evaluate"]
+    train_rows = {c["rows"] for c in trains}
+    test_rows = evals[-1]["rows"] if evals else None
+    valid = [c for c in evals if c["rows"] not in train_rows and c["rows"] != test_rows]
+    tests = [c for c in evals if c["rows"] == test_rows][-1:]
+    numbers = _printed_numbers(data["printed"])
+    v: dict[str, Verdict] = {}
+    losses = [c["loss"] for c in trains]
+    reported = sum(_was_printed(x, numbers) for x in losses if x is not None)
+    v["lab1f.epochs"] = (ok if len(trains) == n_epochs and reported == n_epochs else fail)(
+        f"expected {n_epochs} epochs, each training and validation loss printed; saw "
+        f"{len(trains)} training epochs, {reported} of their mean losses printed"
+    )
+    falling = len(losses) >= 2 and all(x is not None for x in losses) and losses[-1] < losses[0]
+    v["lab1f.falling"] = (ok if falling else fail)(
+        "expected the training loss to fall over the epochs; saw "
+        + ", ".join(f"{x:.3f}" for x in losses if x is not None)
+    )
+    if valid and tests:
+        epoch_evals = valid[:len(trains)] if trains else valid
+        best = min(epoch_evals, key=lambda c: c["loss"])
+        same = _close(tests[-1]["weights"], best["weights"])
+        v["lab1f.best_weights"] = (ok if same else fail)(
+            "expected the test set to be evaluated with the weights of the epoch with the "
+            f"lowest validation loss (epoch {epoch_evals.index(best) + 1}); the tested weights "
+            "differ" + (" (the last epoch's were used)" if _close(
+                tests[-1]["weights"], epoch_evals[-1]["weights"]) else "")
+        )
+    else:
+        v["lab1f.best_weights"] = fail(
+            f"expected validation after each epoch and one test evaluation; saw {len(valid)} "
+            f"validation and {len(tests)} test evaluations"
+        )
+    predictions = [c for c in calls if c["kind"] == "predict"]
+    probs = [float(x) for c in predictions for x in c["result"] if _is_prob(x)]
+    printed = any(_was_printed(p, numbers) for p in probs)
+    v["lab1f.prediction"] = (ok if printed else fail)(
+        "expected the first test review's predicted class and probability printed; "
+        + ("a prediction was made but its probability was not printed" if predictions
+           else "predict_sentiment was not called")
+    )
+    return v
+
+
+def _is_prob(text: str) -> bool:
+    try:
+        return 0.0 <= float(text) <= 1.0 and "." in text
+    except ValueError:
+        return False
+
+
+def _close(a: Sequence[float], b: Sequence[float]) -> bool:
+    return len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-6)
+                                    for x, y in zip(a, b))

@@ -1,0 +1,141 @@
+"""Facts cell for an executed LabLLM notebook: describe what the student's run left behind.
+
+Runs as the last cell in the student's kernel (inside the sandbox). Finds objects by type,
+never by variable name, writes plain JSON, and saves every trained model (full weights or
+LoRA adapter, safetensors) so that the grader can measure them itself.
+Self-contained: copied into the sandbox, imports neither the grader nor the solution.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _strategy(value: Any) -> str:
+    return str(getattr(value, "value", value)).lower()
+
+
+def _trainer_facts(trainer: Any, index: int, outbox: Path) -> dict:
+    model = trainer.model
+    is_peft = hasattr(model, "peft_config")
+    saved_to = outbox / f"trainer{index}"
+    try:
+        model.save_pretrained(str(saved_to), safe_serialization=True)
+        saved = str(saved_to.name)
+    except Exception as exc:  # noqa: BLE001 - reported as data
+        saved = f"error: {type(exc).__name__}: {exc}"
+    history = [{k: (float(v) if isinstance(v, (int, float)) and math.isfinite(v) else str(v))
+                for k, v in entry.items()} for entry in trainer.state.log_history]
+    return {
+        "peft": is_peft,
+        "eval_strategy": _strategy(trainer.args.eval_strategy),
+        "logging_strategy": _strategy(trainer.args.logging_strategy),
+        "epochs": float(trainer.args.num_train_epochs),
+        "train_batch": int(trainer.args.per_device_train_batch_size),
+        "global_step": int(trainer.state.global_step),
+        "max_steps": int(trainer.state.max_steps),
+        "log_history": history,
+        "output_dir": str(trainer.args.output_dir),
+        "has_eval_dataset": trainer.eval_dataset is not None,
+        "saved": saved,
+        **(_peft_facts(model) if is_peft else {}),
+    }
+
+
+def _peft_facts(model: Any) -> dict:
+    config = next(iter(model.peft_config.values()))
+    trainable = [(n, p.numel()) for n, p in model.named_parameters() if p.requires_grad]
+    return {
+        "lora": {
+            "r": int(config.r), "alpha": float(config.lora_alpha),
+            "dropout": float(config.lora_dropout), "bias": str(config.bias),
+            "task_type": _strategy(config.task_type),
+            "target_modules": sorted(config.target_modules or []),
+        },
+        "trainable_count": int(sum(n for _, n in trainable)),
+        "trainable_non_lora": [n for n, _ in trainable if "lora_" not in n][:5],
+    }
+
+
+def _dataset_facts(name: str, ds: Any) -> dict:
+    facts = {"name": name, "rows": int(ds.num_rows), "columns": list(ds.column_names),
+             "format": str(ds.format.get("type"))}
+    if ds.num_rows and "input_ids" in ds.column_names:
+        rows = ds.select(range(min(3, ds.num_rows))).with_format(None)
+        ids = [list(r["input_ids"]) for r in rows]
+        facts["lengths"] = sorted({len(x) for x in ids})
+        if "labels" in ds.column_names:
+            facts["labels_equal_ids"] = all(list(r["labels"]) == list(r["input_ids"])
+                                            for r in rows)
+    return facts
+
+
+def _collator_facts(collator: Any, tokenizer: Any) -> dict:
+    pad = tokenizer.pad_token_id if tokenizer is not None else 0
+    features = [{"input_ids": [5, 6, 7, pad, pad]}, {"input_ids": [8, 9, 10, 11, pad]}]
+    batch = collator(features)
+    return {"mlm": bool(getattr(collator, "mlm", False)),
+            "labels": batch["labels"].tolist(), "input_ids": batch["input_ids"].tolist(),
+            "pad": pad}
+
+
+def _objects(namespace: dict) -> list[tuple[str, Any]]:
+    """Public globals, and what tuples, lists, dicts and plain objects among them hold."""
+    found: list[tuple[str, Any]] = []
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or isinstance(value, type):
+            continue
+        found.append((name, value))
+        if isinstance(value, (tuple, list)):
+            found += [(f"{name}[{i}]", v) for i, v in enumerate(value[:20])]
+        elif isinstance(value, dict) and not hasattr(value, "column_names"):
+            found += [(f"{name}[{k!r}]", v) for k, v in list(value.items())[:20]]
+        elif hasattr(value, "__dict__") and type(value).__module__ == "__main__":
+            found += [(f"{name}.{k}", v) for k, v in list(vars(value).items())[:20]]
+    return found
+
+
+def collect(namespace: dict, outbox: str) -> None:
+    """Write outbox/facts.json describing the notebook's objects and trained models."""
+    import datasets
+    from hw3_kernel_record import RECORD
+    from torch.utils.data import DataLoader, RandomSampler
+    from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+
+    out = Path(outbox)
+    out.mkdir(parents=True, exist_ok=True)
+    facts: dict[str, Any] = {"tokenizers": [], "datasets": [], "loaders": [], "collators": [],
+                             "errors": []}
+    tokenizer = None
+    for name, value in _objects(namespace):
+        try:
+            if isinstance(value, PreTrainedTokenizerBase):
+                tokenizer = tokenizer or value
+                facts["tokenizers"].append({"name": name, "pad": value.pad_token,
+                                            "eos": value.eos_token})
+            elif isinstance(value, datasets.Dataset):
+                facts["datasets"].append(_dataset_facts(name, value))
+            elif isinstance(value, datasets.DatasetDict):
+                facts["datasets"] += [_dataset_facts(f"{name}[{k}]", v) for k, v in value.items()]
+            elif isinstance(value, DataLoader):
+                facts["loaders"].append({"name": name, "batch_size": value.batch_size,
+                                         "rows": len(value.dataset),
+                                         "shuffled": isinstance(value.sampler, RandomSampler)})
+            elif isinstance(value, DataCollatorForLanguageModeling):
+                facts["collators"].append(_collator_facts(value, tokenizer or value.tokenizer))
+        except Exception as exc:  # noqa: BLE001 - one odd object must not hide the rest
+            facts["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
+    facts["train_calls"] = list(RECORD["train_calls"])
+    facts["loaded"] = list(RECORD["loaded"])
+    facts["saved"] = list(RECORD["saved"])
+    facts["compat"] = list(RECORD["compat"])
+    facts["trainers"] = []
+    for i, trainer in enumerate(RECORD["trainers"]):
+        try:
+            facts["trainers"].append(_trainer_facts(trainer, i, out))
+        except Exception as exc:  # noqa: BLE001
+            facts["errors"].append(f"trainer {i}: {type(exc).__name__}: {exc}")
+    (out / "facts.json").write_text(json.dumps(facts, default=str))

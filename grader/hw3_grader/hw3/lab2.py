@@ -1,0 +1,148 @@
+"""Lab 2 grading plan: probe inputs, the grader's own measurements, and the judging.
+
+The grader loads the same offline GPT-2 as the sandbox and computes the reference values
+(perplexities, token counts, LoRA sizes) itself, in its own process.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from . import checks_lab2
+from .verdict import Verdict
+
+PROMPT = "GPT-2 is a language model based on transformer developed by OpenAI"
+MAX_LENGTH = 100
+LORA = {"r": 64, "alpha": 16.0, "dropout": 0.1, "bias": "none", "task_type": "causal_lm"}
+SAVED_NAME = re.compile(r"trainer\d{1,3}")  # the facts cell's folder names, nothing else
+PROBE_ROWS = 8  # validation rows in the perplexity probe (two batches of four)
+
+
+class Lab2Plan:
+    """Probe arguments and judges for Lab 2, for one GPT-2 folder and WikiText folder."""
+
+    def __init__(self, gpt2_dir: Path, wikitext_dir: Path) -> None:
+        self.gpt2_dir = Path(gpt2_dir)
+        self.wikitext_dir = Path(wikitext_dir)
+
+    @cached_property
+    def _ref(self):
+        from hw3_solution import lab_llm
+
+        return lab_llm
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(self.gpt2_dir)
+        tok.pad_token = tok.eos_token
+        return tok
+
+    def model(self, adapter_or_weights: Path | None = None) -> Any:
+        """The pretrained model, or a fine-tuned one saved by a student's run."""
+        from transformers import AutoModelForCausalLM
+
+        if adapter_or_weights is None:
+            return AutoModelForCausalLM.from_pretrained(self.gpt2_dir).eval()
+        if (adapter_or_weights / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            base = AutoModelForCausalLM.from_pretrained(self.gpt2_dir)
+            return PeftModel.from_pretrained(base, adapter_or_weights).eval()
+        return AutoModelForCausalLM.from_pretrained(adapter_or_weights,
+                                                    use_safetensors=True).eval()
+
+    def _rows(self, split: str) -> list[str]:
+        """Rows as the Hugging Face builder yields them: '' for a blank line."""
+        path = self.wikitext_dir / f"wiki.{split}.raw"
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        return ["" if not line.strip() else line for line in lines]
+
+    @cached_property
+    def row_counts(self) -> dict[str, int]:
+        return {"train": len(self._rows("train")), "validation": len(self._rows("valid"))}
+
+    def _batches(self, rows: list[str], size: int) -> list[dict[str, list]]:
+        """Rows tokenized as the handout does and collated (pad labels -100) in batches."""
+        from transformers import DataCollatorForLanguageModeling
+
+        collator = DataCollatorForLanguageModeling(self.tokenizer, mlm=False)
+        enc = self.tokenizer(rows, padding="max_length", truncation=True)
+        feats = [{"input_ids": ids, "attention_mask": mask}
+                 for ids, mask in zip(enc["input_ids"], enc["attention_mask"])]
+        return [{k: v.tolist() for k, v in collator(feats[i:i + size]).items()}
+                for i in range(0, len(feats), size)]
+
+    @cached_property
+    def _probe_batches(self) -> list[dict[str, list]]:
+        rows = [r for r in self._rows("valid") if r][:PROBE_ROWS]
+        return self._batches(rows, 4)
+
+    def perplexity_of(self, model: Any, batches: list[dict[str, list]] | None = None) -> float:
+        """The reference perplexity of `model` (default batches: the 10% validation subset)."""
+        import torch
+
+        batches = batches if batches is not None else self._validation_batches
+        tensors = [{k: torch.tensor(v) for k, v in b.items()} for b in batches]
+        return float(self._ref.evaluate_perplexity(model, tensors))
+
+    @cached_property
+    def _validation_batches(self) -> list[dict[str, list]]:
+        rows = self._rows("valid")
+        return self._batches(rows[: len(rows) // 10], 4)
+
+    @cached_property
+    def pretrained_perplexity(self) -> float:
+        return self.perplexity_of(self.model())
+
+    @cached_property
+    def lora_trainable(self) -> int:
+        """r * (in + out) of every c_attn layer, the parameters LoRA adds to GPT-2."""
+        cfg = self.model().config
+        return LORA["r"] * (cfg.n_embd + 3 * cfg.n_embd) * cfg.n_layer
+
+    def probe_args(self) -> dict[str, dict]:
+        long_text = " ".join(["the tower stands above the river valley ."] * 200)
+        return {
+            "generate": {"model": "gpt2", "prompt": PROMPT, "max_length": MAX_LENGTH},
+            "tokenize_function": {"model": "gpt2", "texts": [
+                " = Valkyria Chronicles = \n", "", "A short row .\n", long_text]},
+            "perplexity": {"model": "gpt2", "batches": self._probe_batches},
+        }
+
+    def judge(self, probe: str, data: Mapping, outbox: Path | None = None) -> dict[str, Verdict]:
+        """Verdicts of every check that a probe's data (or the notebook's facts) decides."""
+        if probe == "generate":
+            return checks_lab2.judge_generation(
+                data, PROMPT, MAX_LENGTH, lambda t: len(self.tokenizer(t)["input_ids"]))
+        if probe == "tokenize_function":
+            texts = self.probe_args()["tokenize_function"]["texts"]
+            ref = [self.tokenizer(t)["input_ids"] for t in texts]
+            return checks_lab2.judge_tokenize_function(data, ref, self.tokenizer.pad_token_id)
+        if probe == "perplexity":
+            return checks_lab2.judge_perplexity(
+                data, self.perplexity_of(self.model(), self._probe_batches))
+        if probe == "notebook":
+            return self._judge_notebook(data, outbox)
+        raise KeyError(f"no Lab 2 probe named {probe!r}")
+
+    def _judge_notebook(self, facts: Mapping, outbox: Path | None) -> dict[str, Verdict]:
+        measured: dict[int, float] = {}
+        for i, trainer in enumerate(facts.get("trainers", [])):
+            name = str(trainer.get("saved"))
+            folder = outbox / name if outbox and SAVED_NAME.fullmatch(name) else None
+            if folder is not None and folder.is_dir():
+                measured[i] = self.perplexity_of(self.model(folder))
+        verdicts = {**checks_lab2.judge_loading(facts),
+                    **checks_lab2.judge_datasets(facts, self.row_counts["train"],
+                                                 self.row_counts["validation"]),
+                    **checks_lab2.judge_full_finetune(facts, measured,
+                                                      self.pretrained_perplexity),
+                    **checks_lab2.judge_lora(facts, measured, self.pretrained_perplexity,
+                                             self.lora_trainable, LORA)}
+        return verdicts

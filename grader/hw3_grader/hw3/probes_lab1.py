@@ -1,0 +1,259 @@
+"""Lab 1 probes: run INSIDE the sandbox, call the student's functions, return plain data.
+
+Self-contained (standard library, numpy, torch): this file is copied into the sandbox and
+must not import the grader or the solution. Each probe takes the student's module
+namespace and JSON arguments and returns JSON-able values; judging happens in the grader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import re
+from typing import Any
+
+_TAG = re.compile(r"<[^>]+>")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def _normalise(text: Any) -> str:
+    """Text with tags, case and punctuation removed, so cleaned variants of a review match."""
+    return _NON_WORD.sub(" ", _TAG.sub(" ", str(text)).lower()).strip()
+
+
+def _digest(text: Any) -> str:
+    return hashlib.sha1(_normalise(text).encode()).hexdigest()[:16]
+
+
+def _as_list(values: Any) -> list:
+    """A Series, array, tensor, tuple or list as a plain list."""
+    if hasattr(values, "tolist"):
+        return list(values.tolist())
+    return list(values)
+
+
+def _type_name(value: Any) -> str:
+    return f"{type(value).__module__}.{type(value).__qualname__}"
+
+
+def _hparams(ns: dict) -> Any:
+    """The student's HyperParams instance (the given class), or None."""
+    if "hparams" in ns and hasattr(ns["hparams"], "STOP_WORDS"):
+        return ns["hparams"]
+    cls = ns.get("HyperParams")
+    return cls() if cls is not None else None
+
+
+def split(ns: dict, args: dict) -> dict:
+    """(a) load_imdb on the data file: sizes, review digests and labels of each part."""
+    parts = ns["load_imdb"](args["csv_path"])
+    if not isinstance(parts, (tuple, list)) or len(parts) != 6:
+        return {"error": f"load_imdb returned {_type_name(parts)}, not six parts"}
+    out: dict[str, Any] = {"types": [_type_name(p) for p in parts]}
+    xs, ys = parts[:3], parts[3:]
+    out["x"] = [[_digest(r) for r in _as_list(x)] for x in xs]
+    out["y"] = [[str(v) for v in _as_list(y)] for y in ys]
+    out["shapes"] = [list(getattr(x, "shape", (len(_as_list(x)),))) for x in xs]
+    return out
+
+
+def vocab(ns: dict, args: dict) -> dict:
+    """(b) build_vocab on probe corpora; returns each vocabulary as a word -> index dict."""
+    hp = _hparams(ns)
+    results = []
+    for corpus, min_freq in zip(args["corpora"], args["min_freqs"]):
+        built = ns["build_vocab"](list(corpus), min_freq=min_freq, hparams=hp)
+        results.append({str(k): int(v) for k, v in dict(built).items()})
+    return {"vocabs": results}
+
+
+def tokenize(ns: dict, args: dict) -> dict:
+    """(c) tokenize with a vocabulary supplied by the grader."""
+    return {
+        "ids": [
+            [int(i) for i in _as_list(ns["tokenize"](dict(args["vocab"]), text))]
+            for text in args["texts"]
+        ]
+    }
+
+
+def _own_tokenize(ns: dict, vocab_: dict, text: str) -> list[int] | None:
+    try:
+        return [int(i) for i in _as_list(ns["tokenize"](dict(vocab_), text))]
+    except Exception:  # noqa: BLE001 - the student's tokenize is judged elsewhere
+        return None
+
+
+def dataset_items(ns: dict, args: dict) -> dict:
+    """(d) IMDB.__getitem__ on probe reviews, with string labels and with 0/1 labels."""
+    import pandas as pd
+
+    runs = {}
+    for label_kind, labels in (("str", args["labels"]), ("int", args["int_labels"])):
+        try:
+            ds = ns["IMDB"](
+                pd.Series(args["texts"]), pd.Series(labels), dict(args["vocab"]),
+                max_length=args["max_length"],
+            )
+            items = []
+            for i in range(len(args["texts"])):
+                item = ds[i]
+                items.append({
+                    "keys": sorted(str(k) for k in item),
+                    "ids": [int(v) for v in _as_list(item["ids"])],
+                    "length": int(item["length"]),
+                    "label": int(item["label"]),
+                })
+            runs[label_kind] = {"items": items}
+        except Exception as exc:  # noqa: BLE001 - reported as data
+            runs[label_kind] = {"error": f"{type(exc).__name__}: {exc}"}
+    own = [_own_tokenize(ns, args["vocab"], t) for t in args["texts"]]
+    return {"runs": runs, "own_tokenize": own}
+
+
+def _describe(module: Any) -> dict:
+    import torch.nn as nn
+
+    layers: dict[str, list] = {"embedding": [], "lstm": [], "linear": [], "dropout": []}
+    for name, sub in module.named_modules():
+        if isinstance(sub, nn.Embedding):
+            layers["embedding"].append({
+                "name": name, "num": sub.num_embeddings, "dim": sub.embedding_dim,
+                "padding_idx": sub.padding_idx,
+            })
+        elif isinstance(sub, nn.LSTM):
+            layers["lstm"].append({
+                "name": name, "input": sub.input_size, "hidden": sub.hidden_size,
+                "layers": sub.num_layers, "bidirectional": sub.bidirectional,
+                "batch_first": sub.batch_first, "dropout": sub.dropout,
+            })
+        elif isinstance(sub, nn.Linear):
+            layers["linear"].append(
+                {"name": name, "in": sub.in_features, "out": sub.out_features}
+            )
+        elif isinstance(sub, nn.Dropout):
+            layers["dropout"].append({"name": name, "p": sub.p})
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return {"layers": layers, "trainable": int(trainable)}
+
+
+def model_init(ns: dict, args: dict) -> dict:
+    """(e) LSTM.__init__ for each configuration: the layers it made and its size."""
+    import torch
+
+    out = []
+    for config in args["configs"]:
+        torch.manual_seed(0)
+        out.append(_describe(ns["LSTM"](**config)))
+    return {"models": out}
+
+
+def model_forward(ns: dict, args: dict) -> dict:
+    """(e) forward on a padded batch, the same batch padded further, and each row alone."""
+    import torch
+
+    torch.manual_seed(args["seed"])
+    model = ns["LSTM"](**args["config"])
+    model.eval()
+    rows = [torch.tensor(r, dtype=torch.long) for r in args["rows"]]
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.float)
+    width = max(len(r) for r in rows)
+
+    def batch(extra: int) -> torch.Tensor:
+        ids = torch.full((len(rows), width + extra), args["config"]["pad_index"])
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        return ids
+
+    with torch.no_grad():
+        padded = model(batch(0), lengths)
+        wider = model(batch(args["extra_padding"]), lengths)
+        alone = [
+            model(r.unsqueeze(0), torch.tensor([float(len(r))])).squeeze(0).tolist()
+            for r in rows
+        ]
+    return {
+        "shape": list(padded.shape),
+        "padded": padded.tolist(),
+        "wider": wider.tolist(),
+        "alone": alone,
+        "finite": bool(torch.isfinite(padded).all()),
+    }
+
+
+def _fingerprint(model: Any) -> list[float]:
+    """A cheap summary of a model's weights, equal for equal weights."""
+    import torch
+
+    with torch.no_grad():
+        flat = [p.detach().float().flatten() for p in model.parameters()]
+        if not flat:
+            return []
+        allp = torch.cat(flat)
+        return [float(allp.sum()), float(allp.abs().sum()), float((allp * allp).sum())]
+
+
+def _spoil(model: Any) -> None:
+    """Negate every linear layer, so the last epoch's validation loss is its worst."""
+    import torch
+    import torch.nn as nn
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                for p in module.parameters():
+                    p.neg_()
+
+
+def training_run(ns: dict, args: dict) -> dict:
+    """(f) the student's training function, with the given train/evaluate/predict recorded.
+
+    After the last epoch's training the grader negates the classifier's weights: the last
+    epoch then has the worst validation loss, so testing with the best epoch's weights
+    (and not the last ones, or a state_dict that aliases them) shows in the record.
+    """
+    import numpy as np
+
+    hp = _hparams(ns)
+    calls: list[dict] = []
+    given_train, given_eval = ns["train"], ns["evaluate"]
+    given_predict = ns.get("predict_sentiment")
+
+    def train(dataloader, model, *a, **k):
+        result = given_train(dataloader, model, *a, **k)
+        losses = _as_list(result[0]) if isinstance(result, tuple) else _as_list(result)
+        calls.append({"kind": "train", "loss": float(np.mean(losses)) if losses else None,
+                      "rows": len(dataloader.dataset)})
+        if sum(c["kind"] == "train" for c in calls) == hp.N_EPOCHS:
+            _spoil(model)
+        return result
+    def evaluate(dataloader, model, *a, **k):
+        result = given_eval(dataloader, model, *a, **k)
+        losses, accs = (result[0], result[1]) if isinstance(result, tuple) else (result, [])
+        losses, accs = _as_list(losses), _as_list(accs)
+        calls.append({"kind": "evaluate", "rows": len(dataloader.dataset),
+                      "loss": float(np.mean(losses)) if losses else None,
+                      "acc": float(np.mean(accs)) if accs else None,
+                      "weights": _fingerprint(model)})
+        return result
+
+    def predict_sentiment(*a, **k):
+        result = given_predict(*a, **k)
+        values = _as_list(result) if isinstance(result, (tuple, list)) else [result]
+        calls.append({"kind": "predict", "result": [str(v) for v in values]})
+        return result
+
+    ns["train"], ns["evaluate"] = train, evaluate
+    if given_predict is not None:
+        ns["predict_sentiment"] = predict_sentiment
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        returned = ns["train_and_test_model_with_hparams"](hp, "lstm")
+    printed = buffer.getvalue()
+    if isinstance(returned, dict):
+        returned = {str(k): float(v) for k, v in returned.items()
+                    if isinstance(v, (int, float)) or hasattr(v, "item")}
+    else:
+        returned = {"__type__": _type_name(returned)}
+    return {"calls": calls, "returned": returned, "printed": printed[-20000:]}
