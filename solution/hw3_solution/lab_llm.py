@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 from datasets import Dataset, DatasetDict, load_dataset
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig, PeftModel, get_peft_model
 from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForCausalLM,
@@ -269,19 +269,27 @@ def full_fine_tune(
     return FineTuneResult.from_run("full", trainer, train_seconds, perplexity, generated)
 
 
-def lora_fine_tune(
-    model_name: str, tokenizer: PreTrainedTokenizerBase, data: LMData,
-    output_dir: str = LORA_OUTPUT_DIR, seed: int = SEED, prompt: str = PROMPT,
-) -> FineTuneResult:
-    """Train LoRA adapters (r=64) on a fresh pretrained model, then measure and generate."""
-    set_seed(seed)
+def lora_model(model_name: str) -> PeftModel:
+    """A fresh pretrained model with the handout's LoRA adapters: only the adapters train."""
     # TODO[lab2e] begin
     model = AutoModelForCausalLM.from_pretrained(model_name)
     lora_config = LoraConfig(
         lora_alpha=16, lora_dropout=0.1, r=64, bias="none", task_type="CAUSAL_LM"
     )
     model = get_peft_model(model, lora_config)
+    # TODO[lab2e] end
     model.print_trainable_parameters()
+    return model
+
+
+def lora_fine_tune(
+    model_name: str, tokenizer: PreTrainedTokenizerBase, data: LMData,
+    output_dir: str = LORA_OUTPUT_DIR, seed: int = SEED, prompt: str = PROMPT,
+) -> FineTuneResult:
+    """Train LoRA adapters on a fresh pretrained model, then measure perplexity and generate."""
+    set_seed(seed)
+    # TODO[lab2e] begin
+    model = lora_model(model_name)
     trainer = make_trainer(model, data, output_dir, seed)
     start = time.perf_counter()
     trainer.train()

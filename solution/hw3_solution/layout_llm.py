@@ -100,12 +100,14 @@ its perplexity on the validation loader and generate text from `prompt` with it.
 Q_LAB2E = """\
 ## (e) LoRA fine-tuning (5 points)
 
-Complete `lora_fine_tune`: load a **fresh** pretrained model from `model_name`, wrap it with
-`get_peft_model` and `LoraConfig(lora_alpha=16, lora_dropout=0.1, r=64, bias="none",
-task_type="CAUSAL_LM")` (for GPT-2 the adapters go on the attention projection `c_attn`:
-2,359,296 trainable parameters), print the trainable parameters, make the trainer with
-`make_trainer`, train it (timed), save the adapters, and measure the perplexity and
-generate text with the fine-tuned model.
+Complete `lora_model(model_name)`: load a **fresh** pretrained model from `model_name` and
+wrap it with `get_peft_model` and `LoraConfig(lora_alpha=16, lora_dropout=0.1, r=64,
+bias="none", task_type="CAUSAL_LM")`. For GPT-2 the adapters go on the attention projection
+`c_attn`: 2,359,296 trainable parameters (the given tail prints them).
+
+Complete `lora_fine_tune`: make the LoRA model, make its trainer with `make_trainer`, train
+it (time the training), save the adapters to `output_dir`, then measure the perplexity on
+the validation loader and generate text from `prompt` with the fine-tuned model.
 """
 
 Q_LAB2F = """\
@@ -183,8 +185,7 @@ LAYOUT = Layout(
         "lab2c": "sum the shifted next-token losses, divide by the attention_mask total, "
         "return exp of it",
         "lab2d": "complete this function as question (d) asks",
-        "lab2e": "load a fresh model, add LoRA, train it, then measure perplexity and "
-        "generate",
+        "lab2e": "complete this function as question (e) asks",
     },
     cells=(
         Markdown("intro", INTRO),
@@ -221,7 +222,7 @@ LAYOUT = Layout(
         Source("lab2d", ("make_trainer", "full_fine_tune"), ("lab2d",)),
         Code("lab2d-run", RUN_FULL),
         Markdown("lab2e-question", Q_LAB2E, ("lab2e",)),
-        Source("lab2e", ("lora_fine_tune",)),
+        Source("lab2e", ("lora_model", "lora_fine_tune"), ("lab2e",)),
         Code("lab2e-run", RUN_LORA),
         Markdown("lab2f-question", Q_LAB2F, ("lab2f",)),
         Code("lab2f-run", RUN_COMPARE),
