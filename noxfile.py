@@ -53,3 +53,13 @@ def starter(session: nox.Session) -> None:
     """Regenerate starter/*.ipynb from the solution and its layouts (`-- --check` compares)."""
     _install(session)
     session.run("python", "-m", "hw3_solution.notebooks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Write a report skeleton from your notebooks:
+    `nox -s report -- LabRNN.ipynb LabLLM.ipynb [--out report.md] [--student NAME]`."""
+    if not session.posargs:
+        session.error("give your notebooks: nox -s report -- LabRNN.ipynb LabLLM.ipynb")
+    _install(session)
+    session.run("python", "-m", "hw3_grader.report_skeleton", *session.posargs)
