@@ -1,0 +1,101 @@
+"""The contract between the grading engine and a homework plug-in.
+
+The engine knows nothing of the homework. A plug-in says which notebooks a submission
+holds, gives the rubric, plans sandbox jobs for one submission and judges their outcomes:
+
+    intake (engine) -> extract (engine) -> plugin.plan -> sandbox (engine)
+        -> plugin.judge -> scoring (engine, from the rubric) -> gradebook, reporters
+
+``plan`` and ``judge`` run in the grader's process; only ``Job`` data (source text, probe
+module files, JSON arguments) crosses into the sandbox and only ``JobOutcome`` data comes
+back. A check id that the rubric lists but ``judge`` does not return scores zero with the
+message "this check did not run"; the items of a lab whose notebook is missing score zero
+without ``plan`` being asked about that lab.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .config import Settings
+from .errors import PluginError
+from .extract import ExtractedNotebook
+from .models import CheckResult, Job, JobOutcome, Submission
+from .rubric import Rubric
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What a plug-in may use for a whole batch."""
+
+    settings: Settings
+    cache_dir: Path  # persistent scratch (e.g. an offline model cache), kept between runs
+
+    @property
+    def data(self) -> str:
+        """'fixtures' or the folder of real data the user chose."""
+        return self.settings.data
+
+
+@dataclass(frozen=True)
+class SubmissionContext:
+    """What a plug-in may use for one submission."""
+
+    batch: BatchContext
+    submission: Submission
+    notebooks: Mapping[str, ExtractedNotebook] = field(default_factory=dict)  # readable ones
+    work_dir: Path = Path(".")  # scratch for this submission, removed afterwards
+
+    def timeout(self, seconds: float) -> float:
+        """A time limit scaled by the ``timeout_scale`` setting."""
+        return seconds * self.batch.settings.timeout_scale
+
+
+@runtime_checkable
+class HomeworkPlugin(Protocol):
+    """A homework: its notebooks, rubric, checks, and how to run and judge them."""
+
+    name: str  # short id, e.g. "hw3"; recorded in every report
+    rubric: Rubric  # items, points, check weights (see rubric.py)
+    notebooks: Mapping[str, str]  # lab id (as in the rubric) -> notebook file name
+    path_redirects: Mapping[str, str]  # string-literal suffix -> replacement (extract.py)
+    check_ids: Collection[str]  # every check id ``judge`` can return
+
+    def prepare(self, ctx: BatchContext) -> None:
+        """Once per batch, before any submission: stage data, build caches. May raise."""
+
+    def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
+        """The sandbox jobs for one submission (only labs whose notebook was read)."""
+
+    def judge(
+        self, outcomes: Mapping[str, JobOutcome], ctx: SubmissionContext
+    ) -> list[CheckResult]:
+        """Check results from the jobs' outcomes (keyed by job id); never raises on bad data."""
+
+
+def load_plugin(spec: str) -> HomeworkPlugin:
+    """Import ``module:attribute``; call it if it is a factory; check the contract."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise PluginError(f"plug-in {spec!r}: write it as 'package.module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PluginError(f"plug-in {spec!r}: cannot import {module_name}: {exc}") from exc
+    try:
+        obj = getattr(module, attr)
+    except AttributeError:
+        raise PluginError(f"plug-in {spec!r}: {module_name} has no {attr!r}") from None
+    if not isinstance(obj, HomeworkPlugin) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, HomeworkPlugin):
+        raise PluginError(
+            f"plug-in {spec!r} lacks part of the HomeworkPlugin contract "
+            "(name, rubric, notebooks, path_redirects, check_ids, prepare, plan, judge)"
+        )
+    obj.rubric.bind(obj.check_ids, obj.notebooks)
+    return obj

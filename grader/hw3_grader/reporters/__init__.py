@@ -1,0 +1,1 @@
+"""Output formats; each reads finished SubmissionReports only."""

@@ -1,0 +1,1 @@
+"""The sandbox: typed JSON protocol, the child runtime, the runner and isolation."""

@@ -1,0 +1,131 @@
+"""Isolation levels: the command prefix that shuts a child in, and detection of the
+strongest level that works on this machine.
+
+- ``bwrap`` (bubblewrap): a new mount namespace holding only read-only system folders and
+  the Python installation, the job's runtime folder read-only and its work folder; every
+  namespace unshared (no network), a new session, killed with the grader.
+- ``unshare`` (util-linux): own user, network and PID namespaces (no network; killing the
+  sandbox kills everything it started) but the host file system stays visible.
+- ``rlimits``: resource limits and a process group only (unprivileged, macOS).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SandboxError
+from ..models import Isolation
+
+SANDBOX_ROOT = Path("/sandbox")
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/opt/conda")
+ETC_ENTRIES = ("passwd", "group", "nsswitch.conf", "hosts", "localtime", "ld.so.cache",
+               "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "fonts", "mime.types")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the job's folders are on the host and as the child sees them."""
+
+    runtime: Path  # host: child runtime and probe modules
+    work: Path  # host: the work folder
+    level: Isolation
+
+    @property
+    def inner_runtime(self) -> Path:
+        return SANDBOX_ROOT / "runtime" if self.level is Isolation.BWRAP else self.runtime
+
+    @property
+    def inner_work(self) -> Path:
+        return SANDBOX_ROOT / "work" if self.level is Isolation.BWRAP else self.work
+
+
+def python_dirs() -> list[Path]:
+    """Folders of this Python installation and environment (bound read-only)."""
+    dirs = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
+    dirs.add(Path(os.path.realpath(sys.executable)).parent.parent)
+    return sorted(d for d in dirs if d.is_dir())
+
+
+def _system_binds() -> list[str]:
+    args: list[str] = []
+    for name in SYSTEM_DIRS:
+        path = Path(name)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), name]
+        elif path.is_dir():
+            args += ["--ro-bind", name, name]
+    for entry in ETC_ENTRIES:
+        path = Path("/etc") / entry
+        if path.exists():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def bwrap_prefix(layout: Layout, read_only: dict[str, Path]) -> list[str]:
+    """The bwrap command line before the child's own command."""
+    args = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session",
+            "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += _system_binds()
+    for path in python_dirs():
+        if not any(str(path).startswith(s + "/") for s in SYSTEM_DIRS):
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--ro-bind", str(layout.runtime), str(layout.inner_runtime),
+             "--bind", str(layout.work), str(layout.inner_work)]
+    for name, host in read_only.items():
+        args += ["--ro-bind", str(host), str(layout.inner_work / name)]
+    return args + ["--chdir", str(layout.inner_work), "--"]
+
+
+UNSHARE_PREFIX = ["unshare", "--user", "--map-current-user", "--net", "--pid",
+                  "--kill-child", "--mount-proc"]
+
+
+def prefix(layout: Layout, read_only: dict[str, Path]) -> list[str]:
+    """The command prefix of ``layout.level``."""
+    if layout.level is Isolation.BWRAP:
+        return bwrap_prefix(layout, read_only)
+    if layout.level is Isolation.UNSHARE:
+        return list(UNSHARE_PREFIX)
+    return []
+
+
+@functools.cache
+def works(level: Isolation) -> bool:
+    """Whether ``level`` can start Python on this machine (tried once, then cached)."""
+    if level is Isolation.RLIMITS:
+        return True
+    tool = "bwrap" if level is Isolation.BWRAP else "unshare"
+    if shutil.which(tool) is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="hw3-probe-") as tmp:
+        layout = Layout(Path(tmp, "runtime"), Path(tmp, "work"), level)
+        layout.runtime.mkdir()
+        layout.work.mkdir()
+        command = [*prefix(layout, {}), sys.executable, "-c", "import sys; print('ok')"]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0 and done.stdout.strip() == b"ok"
+
+
+def choose(requested: str) -> Isolation:
+    """The level to use: the strongest that works for ``auto``, else the one asked for
+    (an error if it does not work here)."""
+    if requested == "auto":
+        return next(level for level in Isolation if works(level))
+    level = Isolation(requested)
+    if not works(level):
+        raise SandboxError(
+            f"isolation {requested!r} does not work on this machine "
+            f"({'bwrap' if level is Isolation.BWRAP else 'unshare'} missing or not permitted); "
+            "use --isolation auto to fall back to the strongest level that works"
+        )
+    return level
