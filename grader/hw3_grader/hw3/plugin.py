@@ -20,7 +20,7 @@ import nbformat
 
 from ..models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from ..plugin import BatchContext, SubmissionContext
-from ..rubric import Rubric
+from ..rubric import load as load_rubric
 from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
@@ -72,7 +72,7 @@ class Hw3Plugin:
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
 
     def __init__(self) -> None:
-        self.rubric = Rubric.load(RUBRIC_FILE)
+        self.rubric = load_rubric(RUBRIC_FILE)
         self._env: dict[str, str] = {}
         self._files: dict[str, Path] = {}
 

@@ -33,6 +33,11 @@ def _as_list(values: Any) -> list:
     return list(values)
 
 
+def _ns(student: Any) -> dict:
+    """The student module's globals (probes also accept a plain dict)."""
+    return student if isinstance(student, dict) else vars(student)
+
+
 def _type_name(value: Any) -> str:
     return f"{type(value).__module__}.{type(value).__qualname__}"
 
@@ -45,8 +50,9 @@ def _hparams(ns: dict) -> Any:
     return cls() if cls is not None else None
 
 
-def split(ns: dict, args: dict) -> dict:
+def split(student: Any, args: dict) -> dict:
     """(a) load_imdb on the data file: sizes, review digests and labels of each part."""
+    ns = _ns(student)
     parts = ns["load_imdb"](args["csv_path"])
     if not isinstance(parts, (tuple, list)) or len(parts) != 6:
         return {"error": f"load_imdb returned {_type_name(parts)}, not six parts"}
@@ -58,8 +64,9 @@ def split(ns: dict, args: dict) -> dict:
     return out
 
 
-def vocab(ns: dict, args: dict) -> dict:
+def vocab(student: Any, args: dict) -> dict:
     """(b) build_vocab on probe corpora; returns each vocabulary as a word -> index dict."""
+    ns = _ns(student)
     hp = _hparams(ns)
     results = []
     for corpus, min_freq in zip(args["corpora"], args["min_freqs"]):
@@ -68,8 +75,9 @@ def vocab(ns: dict, args: dict) -> dict:
     return {"vocabs": results}
 
 
-def tokenize(ns: dict, args: dict) -> dict:
+def tokenize(student: Any, args: dict) -> dict:
     """(c) tokenize with a vocabulary supplied by the grader."""
+    ns = _ns(student)
     return {
         "ids": [
             [int(i) for i in _as_list(ns["tokenize"](dict(args["vocab"]), text))]
@@ -85,8 +93,9 @@ def _own_tokenize(ns: dict, vocab_: dict, text: str) -> list[int] | None:
         return None
 
 
-def dataset_items(ns: dict, args: dict) -> dict:
+def dataset_items(student: Any, args: dict) -> dict:
     """(d) IMDB.__getitem__ on probe reviews, with string labels and with 0/1 labels."""
+    ns = _ns(student)
     import pandas as pd
 
     runs = {}
@@ -138,8 +147,9 @@ def _describe(module: Any) -> dict:
     return {"layers": layers, "trainable": int(trainable)}
 
 
-def model_init(ns: dict, args: dict) -> dict:
+def model_init(student: Any, args: dict) -> dict:
     """(e) LSTM.__init__ for each configuration: the layers it made and its size."""
+    ns = _ns(student)
     import torch
 
     out = []
@@ -149,8 +159,9 @@ def model_init(ns: dict, args: dict) -> dict:
     return {"models": out}
 
 
-def model_forward(ns: dict, args: dict) -> dict:
+def model_forward(student: Any, args: dict) -> dict:
     """(e) forward on a padded batch, the same batch padded further, and each row alone."""
+    ns = _ns(student)
     import torch
 
     torch.manual_seed(args["seed"])
@@ -206,13 +217,14 @@ def _spoil(model: Any) -> None:
                     p.neg_()
 
 
-def training_run(ns: dict, args: dict) -> dict:
+def training_run(student: Any, args: dict) -> dict:
     """(f) the student's training function, with the given train/evaluate/predict recorded.
 
     After the last epoch's training the grader negates the classifier's weights: the last
     epoch then has the worst validation loss, so testing with the best epoch's weights
     (and not the last ones, or a state_dict that aliases them) shows in the record.
     """
+    ns = _ns(student)
     import numpy as np
 
     hp = _hparams(ns)

@@ -22,6 +22,11 @@ def _load(name: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def _ns(student: Any) -> dict:
+    """The student module's globals (probes also accept a plain dict)."""
+    return student if isinstance(student, dict) else vars(student)
+
+
 def _plain(value: Any) -> Any:
     """Tensors, arrays and BatchEncodings as nested lists and dicts."""
     if hasattr(value, "tolist"):
@@ -33,8 +38,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def generate(ns: dict, args: dict) -> dict:
+def generate(student: Any, args: dict) -> dict:
     """(a) generate_text on the handout's prompt: what it returned and what it printed."""
+    ns = _ns(student)
     model, tokenizer = _load(args["model"])
     ns.setdefault("tokenizer", tokenizer)
     ns.setdefault("model", model)
@@ -47,16 +53,18 @@ def generate(ns: dict, args: dict) -> dict:
     }
 
 
-def tokenize_function(ns: dict, args: dict) -> dict:
+def tokenize_function(student: Any, args: dict) -> dict:
     """(b) tokenize_function on probe rows, with the handout's global tokenizer in place."""
+    ns = _ns(student)
     _, tokenizer = _load(args["model"])
     ns["tokenizer"] = tokenizer
     out = ns["tokenize_function"]({"text": list(args["texts"])})
     return {"columns": _plain(out)}
 
 
-def perplexity(ns: dict, args: dict) -> dict:
+def perplexity(student: Any, args: dict) -> dict:
     """(c) evaluate_perplexity on fixed batches, with the model in eval and in train mode."""
+    ns = _ns(student)
     import torch
     from torch.utils.data import DataLoader
 
