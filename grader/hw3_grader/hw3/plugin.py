@@ -214,7 +214,7 @@ class Hw3Plugin:
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
-            results += self._judge_notebook(step)
+            results += self._judge_notebook(step, outcome.outbox if outcome else None)
         return results
 
     def _judge_step(self, plan, probe, needs, checks, step, nb) -> list[CheckResult]:
@@ -234,7 +234,7 @@ class Hw3Plugin:
                         f"{exc})", step.status)
         return _results(checks, verdicts, step.status)
 
-    def _judge_notebook(self, step) -> list[CheckResult]:
+    def _judge_notebook(self, step, outbox: Path | None) -> list[CheckResult]:
         if step is None or not isinstance(step.value, dict):
             return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
                         + (f": {step.message}" if step and step.message else ""),
@@ -245,9 +245,8 @@ class Hw3Plugin:
                         "inspect it" + (f": {step.message}" if step.message else ""),
                         step.status)
         facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
-        outbox = step.value.get("outbox_dir")
         try:
-            verdicts = self.lab2.judge("notebook", facts, Path(outbox) if outbox else None)
+            verdicts = self.lab2.judge("notebook", facts, outbox)
         except Exception as exc:  # noqa: BLE001
             return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                         f"({type(exc).__name__}: {exc})", step.status)

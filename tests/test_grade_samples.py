@@ -1,0 +1,71 @@
+"""The bundled sample submissions, graded as `nox -s grade` grades them: the reference earns
+every automatic point, the bare starter none, and each known mistake loses exactly the
+checks it should while keeping the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hw3_fixtures.samples import SAMPLES, expected_scores, write_samples
+from hw3_grader.config import Settings
+from hw3_grader.models import SubmissionReport
+from hw3_grader.pipeline import run_batch
+
+pytestmark = pytest.mark.slow
+SUBMISSIONS = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"
+EXPECTED = expected_scores()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, SubmissionReport]:
+    out = tmp_path_factory.mktemp("grading")
+    result = run_batch(Settings(submissions=(SUBMISSIONS,), out=out, progress=False),
+                       say=lambda _: None)
+    return {r.student_id: r for r in result.reports}
+
+
+def test_committed_samples_are_fresh(tmp_path):
+    """The committed samples are what the generator makes from today's solution."""
+    write_samples(tmp_path)
+    for sample in SAMPLES:
+        for name in ("code.zip", "report.pdf"):
+            fresh, committed = tmp_path / sample.name / name, SUBMISSIONS / sample.name / name
+            assert fresh.read_bytes() == committed.read_bytes(), (
+                f"{committed} is stale: run python -m hw3_fixtures.samples")
+    assert json.loads((SUBMISSIONS / "expected.json").read_text()) == EXPECTED
+
+
+def test_every_sample_is_graded(graded):
+    assert sorted(graded) == sorted(s.name for s in SAMPLES)
+    for report in graded.values():
+        assert not report.error, f"{report.student_id}: {report.error}"
+
+
+@pytest.mark.parametrize("name", [s.name for s in SAMPLES])
+def test_sample_loses_exactly_its_mistakes(graded, name):
+    report, expected = graded[name], EXPECTED[name]
+    checks = [c for item in report.items if not item.manual for c in item.checks]
+    assert checks, "no automatic check ran"
+    if expected["all_auto_lost"]:
+        assert all(not c.passed for c in checks), [c.check_id for c in checks if c.passed]
+        assert report.auto_points == 0
+        return
+    failed = sorted(c.check_id for c in checks if not c.passed)
+    details = {c.check_id: c.message for c in checks if not c.passed}
+    assert failed == expected["lost_checks"], details
+    lost = sum(c.max_points for c in checks if not c.passed)
+    assert report.auto_points == pytest.approx(report.auto_max - lost)
+    assert report.form.deduction == pytest.approx(expected["form_deduction"])
+    if expected["form_deduction"]:
+        assert report.form.reasons, "a deduction must say why"
+
+
+def test_manual_items_are_listed_not_scored(graded):
+    report = graded["reference"]
+    manual = {i.item_id: i.max_points for i in report.items if i.manual}
+    assert manual == {"tf": 30, "lab1f_obs": 2, "lab2f": 5}
+    assert report.manual_pending == tuple(manual)
+    assert report.auto_max == 73
