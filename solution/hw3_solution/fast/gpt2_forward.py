@@ -1,0 +1,67 @@
+"""A lean forward pass of a Hugging Face GPT-2 (plain or wrapped by peft) to next-token logits.
+
+It calls the model's own modules (so LoRA layers take part) with the same arithmetic as
+`GPT2LMHeadModel.forward`, but without the library's per-call host work: no attention mask
+(rows are right-padded and attention is causal, so a real token never sees a pad), SDPA
+with `is_causal=True` (flash attention on CUDA) and a one-kernel tanh GELU. Pad positions
+get finite logits that the loss ignores.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_TANH_GELUS = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"}
+
+
+def gpt2_lm_of(model: torch.nn.Module) -> torch.nn.Module:
+    """The `GPT2LMHeadModel` inside `model` (a peft model is unwrapped); clear error otherwise."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if getattr(config, "model_type", None) != "gpt2" or not hasattr(base, "transformer"):
+        raise TypeError(
+            f"the fast mode runs GPT-2 language models only, got {type(base).__name__} "
+            f"(model_type {getattr(config, 'model_type', None)!r})"
+        )
+    if config.add_cross_attention:
+        raise ValueError("the fast mode does not support GPT-2 with cross-attention")
+    return base
+
+
+def _scaling(config, layer_idx: int) -> float:
+    scale = (config.n_embd // config.n_head) ** -0.5 if config.scale_attn_weights else 1.0
+    if config.scale_attn_by_inverse_layer_idx:
+        scale /= float(layer_idx + 1)
+    return scale
+
+
+def causal_lm_logits(model: torch.nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
+    """Logits [batch, seq, vocab] of right-padded `input_ids` [batch, seq]."""
+    lm = gpt2_lm_of(model)
+    config, transformer = lm.config, lm.transformer
+    batch, seq = input_ids.shape
+    heads = config.n_head
+    head_dim = config.n_embd // heads
+    dropout_p = config.attn_pdrop if lm.training else 0.0
+    positions = torch.arange(seq, device=input_ids.device)
+    hidden = transformer.drop(transformer.wte(input_ids) + transformer.wpe(positions))
+    for layer_idx, block in enumerate(transformer.h):
+        attn, mlp = block.attn, block.mlp
+        query, key, value = attn.c_attn(block.ln_1(hidden)).split(config.n_embd, dim=2)
+        query, key, value = (
+            part.view(batch, seq, heads, head_dim).transpose(1, 2) for part in (query, key, value)
+        )
+        context = F.scaled_dot_product_attention(
+            query, key, value, dropout_p=dropout_p, is_causal=True,
+            scale=_scaling(config, layer_idx),
+        )
+        context = context.transpose(1, 2).reshape(batch, seq, config.n_embd)
+        hidden = hidden + attn.resid_dropout(attn.c_proj(context))
+        inner = mlp.c_fc(block.ln_2(hidden))
+        if config.activation_function in _TANH_GELUS:
+            inner = F.gelu(inner, approximate="tanh")
+        else:
+            inner = mlp.act(inner)
+        hidden = hidden + mlp.dropout(mlp.c_proj(inner))
+    return lm.lm_head(transformer.ln_f(hidden))

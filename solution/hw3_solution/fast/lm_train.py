@@ -1,0 +1,282 @@
+"""Fast fine-tuning of a GPT-2 language model with the objective of the handout's `Trainer` run.
+
+Kept from the handout (TrainingArguments defaults plus its given arguments): the batches
+(batch 8, a seeded shuffle per epoch, the short last batch), the per-token loss as the
+Trainer computes it (transformers >= 4.46 passes `num_items_in_batch`, the count of every
+non-pad label, position 0 included, so a step's loss is the batch's summed next-token
+cross-entropy over its number of real tokens), AdamW
+(lr 5e-5, betas (0.9, 0.999), eps 1e-8, weight decay 0, decay-free biases and LayerNorms),
+the linear schedule with 500 warm-up steps over all epochs (step k uses lr * factor(k)),
+gradient clipping at norm 1.0, dropout, evaluation after every epoch.
+
+Changed, none of which moves the objective: rows are tokenized once and padded only to
+their batch's bucket width (a multiple of `bucket_multiple`; pad targets are ignored);
+no attention mask (right padding under causal attention); bf16 autocast; SDPA flash
+attention; fused AdamW; a short last batch is filled with empty rows (no tokens, so the
+same loss); on CUDA each bucket width's whole step (forward, backward, clipping, AdamW
+and the schedule) is captured once as a CUDA graph and replayed, with no host sync until
+the epoch ends. A batch without any real token gets loss 0 instead of the Trainer's NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from hw3_solution.fast.gpt2_forward import causal_lm_logits
+from hw3_solution.fast.lm_data import (
+    IGNORE_INDEX,
+    TokenRows,
+    batches_of,
+    bucket_width,
+    epoch_orders,
+)
+from hw3_solution.fast.lm_eval import RowLosses, row_losses
+
+
+@dataclass(frozen=True)
+class FastTrainConfig:
+    """Settings of a fast run; the defaults are the handout's `TrainingArguments`."""
+
+    epochs: int = 3
+    batch_size: int = 8
+    learning_rate: float = 5e-5
+    warmup_steps: int = 500
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    bucket_multiple: int = 64
+    max_steps: int | None = None  # stop after this many steps; the schedule still spans all epochs
+    bf16: bool | None = None  # None: on CUDA only
+    cuda_graphs: bool | None = None  # None: on CUDA only
+    eval_batch_size: int = 8
+
+
+@dataclass
+class FastTrainResult:
+    """What a fast run did: per-step losses, evaluations and timings."""
+
+    step_losses: list[float]
+    epoch_train_losses: list[float]
+    evals: list[RowLosses]
+    steps: int
+    real_tokens: int
+    seconds: float
+    capture_seconds: float = 0.0
+    graph_widths: list[int] = field(default_factory=list)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.real_tokens / self.seconds if self.seconds else float("nan")
+
+
+def linear_schedule(total_steps: int, warmup_steps: int) -> list[float]:
+    """`get_linear_schedule_with_warmup`'s factor for each step 0..total_steps-1."""
+    return [
+        step / max(1, warmup_steps)
+        if step < warmup_steps
+        else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+        for step in range(total_steps)
+    ]
+
+
+def _logged_mean(losses: list[float], tokens: list[int]) -> float:
+    """The Trainer's logged loss over a window: a step without tokens (NaN there) counts as
+    the mean of the window's earlier steps (`logging_nan_inf_filter`)."""
+    total = 0.0
+    for done, (loss, count) in enumerate(zip(losses, tokens)):
+        total += loss if count else total / (1 + done)
+    return total / len(losses)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters, biases and LayerNorm weights without weight decay (as the Trainer)."""
+    no_decay = {
+        id(param)
+        for module in model.modules()
+        if isinstance(module, torch.nn.LayerNorm)
+        for param in module.parameters(recurse=False)
+    }
+    decay, plain = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (plain if "bias" in name or id(param) in no_decay else decay).append(param)
+    if not decay and not plain:
+        raise ValueError("the model has no trainable parameter")
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": plain, "weight_decay": 0.0},
+    ]
+
+
+class _Stepper:
+    """One optimizer step on a batch, with the lr read on the device from the schedule."""
+
+    def __init__(self, model: torch.nn.Module, config: FastTrainConfig, total_steps: int,
+                 device: torch.device, bf16: bool, capturable: bool, pad_id: int) -> None:
+        self.model, self.config, self.device, self.bf16 = model, config, device, bf16
+        self.pad_id = pad_id
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        factors = linear_schedule(total_steps, config.warmup_steps) + [0.0]  # last: warm-ups
+        self.schedule = torch.tensor(factors, device=device) * config.learning_rate
+        self.counter = torch.zeros(1, dtype=torch.long, device=device)
+        self.losses = torch.zeros(total_steps + 1, device=device)
+        self.warmup_slot = total_steps
+        self.optimizer = torch.optim.AdamW(
+            _param_groups(model, config.weight_decay),
+            lr=torch.zeros((), device=device), betas=config.adam_betas, eps=config.adam_eps,
+            fused=True, capturable=capturable,
+        )
+        self.lr_tensors = list({id(g["lr"]): g["lr"] for g in self.optimizer.param_groups}.values())
+
+    def __call__(self, ids: torch.Tensor, targets: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=False)
+        lr = torch.index_select(self.schedule, 0, self.counter).view(())
+        for tensor in self.lr_tensors:
+            tensor.copy_(lr)
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16, cache_enabled=False)
+            if self.bf16 else nullcontext()
+        )
+        with autocast:
+            logits = causal_lm_logits(self.model, ids)
+        loss_sum = F.cross_entropy(
+            logits.flatten(0, 1).float(), targets.flatten(),
+            ignore_index=IGNORE_INDEX, reduction="sum",
+        )
+        loss = loss_sum / (ids != self.pad_id).sum().clamp(min=1)
+        loss.backward()
+        if self.config.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm, foreach=True)
+        self.optimizer.step()
+        self.losses.index_copy_(0, self.counter, loss.detach().view(1))
+        self.counter.add_(1)
+
+    def reset_after_warmup(self) -> None:
+        """Forget the warm-up steps (run at lr 0, so the weights never moved)."""
+        for state in self.optimizer.state.values():
+            for value in state.values():
+                if torch.is_tensor(value):
+                    value.zero_()
+        self.counter.zero_()
+        self.losses.zero_()
+
+
+def _capture(stepper: _Stepper, buffers: dict[int, tuple[torch.Tensor, torch.Tensor]],
+             warmups: int = 2) -> dict[int, torch.cuda.CUDAGraph]:
+    """Warm each width up at lr 0 on a side stream, then capture one graph per width."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for ids, targets in buffers.values():
+            for _ in range(warmups):
+                stepper.counter.fill_(stepper.warmup_slot)
+                stepper(ids, targets)
+    torch.cuda.current_stream().wait_stream(side)
+    grad_ptrs = [p.grad.data_ptr() for p in stepper.params]
+    graphs, pool = {}, None
+    for width, (ids, targets) in buffers.items():
+        stepper.counter.fill_(stepper.warmup_slot)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=pool):
+            stepper(ids, targets)
+        pool = graph.pool()
+        graphs[width] = graph
+    if [p.grad.data_ptr() for p in stepper.params] != grad_ptrs:
+        raise RuntimeError("gradients moved during CUDA graph capture; run with cuda_graphs=False")
+    stepper.reset_after_warmup()
+    return graphs
+
+
+def train_causal_lm(
+    model: torch.nn.Module,
+    train: TokenRows,
+    eval_rows: TokenRows | None = None,
+    config: FastTrainConfig | None = None,
+) -> FastTrainResult:
+    """Fine-tune `model` (GPT-2, plain or peft) on `train` in place; evaluate after each epoch."""
+    config = config or FastTrainConfig()
+    if len(train) == 0:
+        raise ValueError("no training rows")
+    device = next(model.parameters()).device
+    on_cuda = device.type == "cuda"
+    bf16 = on_cuda if config.bf16 is None else config.bf16
+    use_graphs = on_cuda if config.cuda_graphs is None else config.cuda_graphs
+    if use_graphs and not on_cuda:
+        raise ValueError("CUDA graphs need the model on a CUDA device")
+    torch.manual_seed(config.seed)
+
+    plan = [
+        batch
+        for order in epoch_orders(len(train), config.epochs, config.seed)
+        for batch in batches_of(order, config.batch_size)
+    ]
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    run_steps = len(plan) if config.max_steps is None else min(config.max_steps, len(plan))
+    widths = [bucket_width(int(train.lengths[b].max()), config.bucket_multiple) for b in plan]
+    rows = train.with_empty_row()
+    rows = rows.padded_to(max(max(widths), rows.ids.shape[1]))
+    filler = len(train)
+    plan_dev = torch.stack(
+        [F.pad(b, (0, config.batch_size - len(b)), value=filler) for b in plan]
+    ).to(device)
+    ids_dev, targets_dev = rows.ids.to(device), rows.targets().to(device)
+
+    model.train()
+    stepper = _Stepper(model, config, len(plan), device, bf16, use_graphs, train.pad_id)
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    graphs: dict[int, torch.cuda.CUDAGraph] = {}
+    buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    if use_graphs:
+        for width in sorted(set(widths[:run_steps])):
+            buffers[width] = (
+                torch.full((config.batch_size, width), train.pad_id, device=device),
+                torch.full((config.batch_size, width), IGNORE_INDEX, device=device),
+            )
+        graphs = _capture(stepper, buffers)
+        torch.cuda.synchronize(device)
+    capture_seconds = time.perf_counter() - started
+
+    evals: list[RowLosses] = []
+    for step in range(run_steps):
+        width, batch = widths[step], plan_dev[step]
+        if use_graphs:
+            ids, targets = buffers[width]
+            torch.index_select(ids_dev[:, :width], 0, batch, out=ids)
+            torch.index_select(targets_dev[:, :width], 0, batch, out=targets)
+            graphs[width].replay()
+        else:
+            stepper(ids_dev[batch, :width], targets_dev[batch, :width])
+        epoch_ends = (step + 1) % steps_per_epoch == 0 or step + 1 == run_steps
+        if epoch_ends and eval_rows is not None:
+            evals.append(row_losses(model, eval_rows, bf16=bf16))
+            model.train()
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+
+    step_losses = stepper.losses[:run_steps].tolist()
+    tokens = [int(train.lengths[b].sum()) for b in plan[:run_steps]]
+    epoch_train_losses = [
+        _logged_mean(step_losses[i : i + steps_per_epoch], tokens[i : i + steps_per_epoch])
+        for i in range(0, run_steps, steps_per_epoch)
+    ]
+    return FastTrainResult(
+        step_losses=step_losses,
+        epoch_train_losses=epoch_train_losses,
+        evals=evals,
+        steps=run_steps,
+        real_tokens=sum(tokens),
+        seconds=seconds,
+        capture_seconds=capture_seconds,
+        graph_widths=sorted(graphs),
+    )
