@@ -1,0 +1,38 @@
+"""Per-student feedback in Markdown and HTML (Jinja2 templates): per item and per check
+the points, the outcome and what was expected and seen. Never shows solution code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ..models import SubmissionReport
+
+_ENV = Environment(loader=PackageLoader("hw3_grader.reporters", "templates"),
+                   autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
+                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+_ENV.filters["pts"] = _points
+
+
+def render_feedback(report: SubmissionReport, fmt: str) -> str:
+    """``fmt`` is "md" or "html"."""
+    return _ENV.get_template(f"feedback.{fmt}.j2").render(r=report)
+
+
+def write_feedback(reports: Sequence[SubmissionReport], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for report in reports:
+        for fmt in ("md", "html"):
+            path = folder / f"{report.student_id}.{fmt}"
+            path.write_text(render_feedback(report, fmt), encoding="utf-8")
+            paths.append(path)
+    return paths

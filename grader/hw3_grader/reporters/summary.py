@@ -1,0 +1,77 @@
+"""Class summary: per-check pass rates, per-item means, score statistics, and a histogram
+of totals (PNG, matplotlib's Agg backend)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..models import SubmissionReport
+
+
+def check_table(reports: Sequence[SubmissionReport]) -> pd.DataFrame:
+    """One row per (student, check)."""
+    rows = [{"student_id": r.student_id, "item_id": i.item_id, "check_id": c.check_id,
+             "passed": c.passed, "points": c.points, "max_points": c.max_points,
+             "status": c.status.value if c.status else ""}
+            for r in reports for i in r.items for c in i.checks]
+    return pd.DataFrame(rows, columns=["student_id", "item_id", "check_id", "passed", "points",
+                                       "max_points", "status"])
+
+
+def summarize(reports: Sequence[SubmissionReport]) -> dict[str, Any]:
+    checks = check_table(reports)
+    totals = pd.Series([r.total for r in reports], dtype=float)
+    rates = (checks.groupby(["item_id", "check_id"], sort=False)["passed"].mean().round(4)
+             if len(checks) else pd.Series(dtype=float))
+    items = pd.DataFrame([{"item_id": i.item_id, "points": i.points} for r in reports
+                          for i in r.items if not i.manual])
+    return {
+        "submissions": len(reports),
+        "with_errors": sum(1 for r in reports if r.error),
+        "form_deductions": sum(1 for r in reports if r.form.reasons),
+        "total": {k: round(float(v), 4) for k, v in totals.describe().items()
+                  if k in ("mean", "std", "min", "50%", "max") and pd.notna(v)},
+        "item_means": (items.groupby("item_id", sort=False)["points"].mean().round(4).to_dict()
+                       if len(items) else {}),
+        "check_pass_rates": {check: float(rate) for (_, check), rate in rates.items()},
+    }
+
+
+def plot_histogram(reports: Sequence[SubmissionReport], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    totals = [r.total for r in reports]
+    top = max((r.max_total for r in reports), default=100.0)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(totals, bins=20, range=(0, top), color="#4472c4", edgecolor="white")
+    ax.set_xlabel("total points")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"Scores of {len(totals)} submissions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def write_summary(reports: Sequence[SubmissionReport], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = summarize(reports)
+    json_path = folder / "summary.json"
+    json_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    lines = [f"# Class summary ({data['submissions']} submissions)", "",
+             f"- grading errors: {data['with_errors']}",
+             f"- form deductions: {data['form_deductions']}"]
+    lines += [f"- total {k}: {v:g}" for k, v in data["total"].items()]
+    lines += ["", "![histogram](histogram.png)", "", "| check | pass rate |", "| --- | --- |"]
+    lines += [f"| {c} | {r:.0%} |" for c, r in data["check_pass_rates"].items()]
+    md_path = folder / "summary.md"
+    md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [json_path, md_path, plot_histogram(reports, folder / "histogram.png")]
