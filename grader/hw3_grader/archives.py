@@ -40,6 +40,10 @@ class Budget:
         self.files_left = limits.max_files
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
+
+
 def is_junk(path: PurePosixPath | Path) -> bool:
     """Operating-system and editor leftovers that are never part of a submission."""
     return any(part in JUNK_PARTS or part.startswith("._") for part in path.parts)
@@ -79,7 +83,7 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, archive
             if budget.bytes_left < 0:
                 raise UnsafeArchive.from_member(
                     archive, info.filename,
-                    f"unpacked size exceeds {budget.limits.max_bytes >> 20} MiB (zip bomb?)")
+                    f"unpacked size exceeds {_mib(budget.limits.max_bytes)} (zip bomb?)")
             out.write(chunk)
 
 
@@ -104,8 +108,9 @@ def safe_extract(archive: Path, target: Path, budget: Budget) -> list[Path]:
                                     f"{budget.limits.max_files}")
             declared = sum(i.file_size for i in infos)
             if declared > budget.bytes_left:
-                raise UnsafeArchive(f"{label}: declares {declared >> 20} MiB unpacked, more "
-                                    f"than the cap of {budget.limits.max_bytes >> 20} MiB")
+                raise UnsafeArchive(f"{label}: declares {_mib(declared)} unpacked, more than "
+                                    f"the {_mib(budget.bytes_left)} left of the cap of "
+                                    f"{_mib(budget.limits.max_bytes)}")
             for info in infos:
                 path = _member_path(label, info)
                 if is_junk(path) or not path.parts:
