@@ -265,8 +265,10 @@ def _was_printed(value: float, numbers: Sequence[float]) -> bool:
     return any(abs(n - value) <= 0.006 or abs(n - 100 * value) <= 0.6 for n in numbers)
 
 
-def judge_training(data: Mapping, n_epochs: int) -> dict[str, Verdict]:
-    """Per-epoch loss reported and falling, best-validation weights tested, a prediction."""
+def judge_training(data: Mapping, n_epochs: int,
+                   accuracy_band: Sequence[float] | None = None) -> dict[str, Verdict]:
+    """Per-epoch loss reported and falling (at full size: test accuracy inside the band of
+    real runs), best-validation weights tested, a prediction printed."""
     calls = data["calls"]
     trains = [c for c in calls if c["kind"] == "train"]
     evals = [c for c in calls if c["kind"] == "evaluate"]
@@ -283,9 +285,14 @@ def judge_training(data: Mapping, n_epochs: int) -> dict[str, Verdict]:
         f"{len(trains)} training epochs, {reported} of their mean losses printed"
     )
     falling = len(losses) >= 2 and all(x is not None for x in losses) and losses[-1] < losses[0]
-    v["lab1f.falling"] = (ok if falling else fail)(
-        "expected the training loss to fall over the epochs; saw "
-        + ", ".join(f"{x:.3f}" for x in losses if x is not None)
+    test_acc = tests[-1]["acc"] if tests else None
+    in_band = accuracy_band is None or (
+        test_acc is not None and accuracy_band[0] <= test_acc <= accuracy_band[1])
+    v["lab1f.falling"] = (ok if falling and in_band else fail)(
+        "expected the training loss to fall over the epochs"
+        + (f" and a test accuracy within {accuracy_band[0]}-{accuracy_band[1]} as in real runs"
+           f" (saw {test_acc})" if accuracy_band else "")
+        + "; saw losses " + ", ".join(f"{x:.3f}" for x in losses if x is not None)
     )
     if valid and tests:
         epoch_evals = valid[:len(trains)] if trains else valid

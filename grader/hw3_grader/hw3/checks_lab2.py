@@ -158,7 +158,8 @@ def _ran(trainer: Mapping) -> bool:
 
 
 def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
-                        pretrained: float) -> dict[str, Verdict]:
+                        pretrained: float, band: Sequence[float] | None = None
+                        ) -> dict[str, Verdict]:
     """Per-epoch eval and logging, training ran, model saved and reloaded, perplexity lower.
 
     `perplexities` maps a trainer's index to the grader's perplexity of its saved model.
@@ -190,12 +191,14 @@ def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
         "expected the fine-tuned model saved and loaded back with from_pretrained(<its folder>)"
         f"; saved to {sorted(saved) or 'nowhere'}, loaded "
         f"{[x['source'] for x in facts.get('loaded', [])]}")
-    v["lab2d.perplexity"] = _judge_lower(perplexities.get(i), pretrained, "full fine-tuning")
+    v["lab2d.perplexity"] = _judge_lower(perplexities.get(i), pretrained, "full fine-tuning",
+                                         band)
     return v
 
 
 def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: float,
-               expected_trainable: int, lora: Mapping) -> dict[str, Verdict]:
+               expected_trainable: int, lora: Mapping, band: Sequence[float] | None = None
+               ) -> dict[str, Verdict]:
     """A LoRA model with the given r/alpha/dropout, only adapters trainable, trained, better."""
     trainers = [(i, t) for i, t in enumerate(facts.get("trainers", [])) if t["peft"]]
     names = ("lab2e.config", "lab2e.trainable", "lab2e.trained", "lab2e.perplexity")
@@ -218,18 +221,21 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
         "lab2e.trained": (ok if ran and _train_losses(t) else fail)(
             f"expected trainer.train() to run on the LoRA model; saw {t['global_step']} of "
             f"{t['max_steps']} steps"),
-        "lab2e.perplexity": _judge_lower(perplexities.get(i), pretrained, "LoRA"),
+        "lab2e.perplexity": _judge_lower(perplexities.get(i), pretrained, "LoRA", band),
     }
     return v
 
 
-def _judge_lower(value: float | None, pretrained: float, what: str) -> Verdict:
+def _judge_lower(value: float | None, pretrained: float, what: str,
+                 band: Sequence[float] | None = None) -> Verdict:
+    """Lower than the pretrained model's; at full size also inside the real runs' band."""
     if value is None:
         return fail(f"expected a trained model to measure after {what}; none was saved")
-    good = value < pretrained
+    good = value < pretrained and (band is None or band[0] <= value <= band[1])
     return (ok if good else fail)(
         f"expected the validation perplexity after {what} below the pretrained model's "
-        f"{pretrained:.3f} (measured by the grader); saw {value:.3f}")
+        f"{pretrained:.3f}" + (f" and within {band[0]}-{band[1]} as in real runs" if band
+                               else "") + f" (measured by the grader); saw {value:.3f}")
 
 
 def _same_dir(a: str, b: str) -> bool:

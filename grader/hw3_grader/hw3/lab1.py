@@ -67,8 +67,16 @@ def _corpus(case: Mapping) -> list[str]:
 class Lab1Plan:
     """Probe arguments and judges for Lab 1, for one data file."""
 
-    def __init__(self, csv_path: Path) -> None:
+    def __init__(self, csv_path: Path, ranges: Mapping | None = None) -> None:
         self.csv_path = Path(csv_path)
+        self.ranges = ranges or {}
+
+    @property
+    def accuracy_band(self) -> tuple[float, float] | None:
+        """The real runs' test accuracy range, when grading on the full IMDB file."""
+        if len(self._data) < self.ranges.get("full_size_rows", float("inf")):
+            return None
+        return tuple(self.ranges["test_accuracy"])
 
     @cached_property
     def _reference(self):
@@ -127,5 +135,5 @@ class Lab1Plan:
         if probe == "model_forward":
             return checks_lab1.judge_forward(data, len(FORWARD_ROWS), FIXED_MODEL["output_dim"])
         if probe == "training_run":
-            return checks_lab1.judge_training(data, hp.N_EPOCHS)
+            return checks_lab1.judge_training(data, hp.N_EPOCHS, self.accuracy_band)
         raise KeyError(f"no Lab 1 probe named {probe!r}")

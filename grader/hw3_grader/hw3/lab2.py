@@ -25,9 +25,19 @@ PROBE_ROWS = 8  # validation rows in the perplexity probe (two batches of four)
 class Lab2Plan:
     """Probe arguments and judges for Lab 2, for one GPT-2 folder and WikiText folder."""
 
-    def __init__(self, gpt2_dir: Path, wikitext_dir: Path) -> None:
+    def __init__(self, gpt2_dir: Path, wikitext_dir: Path, ranges: Mapping | None = None
+                 ) -> None:
         self.gpt2_dir = Path(gpt2_dir)
         self.wikitext_dir = Path(wikitext_dir)
+        self.ranges = ranges or {}
+
+    def band(self, name: str) -> tuple[float, float] | None:
+        """A range of real runs, when the model is the real pretrained GPT-2 (the grader's
+        own pretrained perplexity falls in the recorded range); else None."""
+        real = self.ranges.get("pretrained_perplexity")
+        if not real or not real[0] <= self.pretrained_perplexity <= real[1]:
+            return None
+        return tuple(self.ranges[name])
 
     @cached_property
     def _ref(self):
@@ -142,7 +152,9 @@ class Lab2Plan:
                     **checks_lab2.judge_datasets(facts, self.row_counts["train"],
                                                  self.row_counts["validation"]),
                     **checks_lab2.judge_full_finetune(facts, measured,
-                                                      self.pretrained_perplexity),
+                                                      self.pretrained_perplexity,
+                                                      self.band("full_perplexity")),
                     **checks_lab2.judge_lora(facts, measured, self.pretrained_perplexity,
-                                             self.lora_trainable, LORA)}
+                                             self.lora_trainable, LORA,
+                                             self.band("lora_perplexity"))}
         return verdicts

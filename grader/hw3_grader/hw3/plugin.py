@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import tomllib
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -20,7 +21,7 @@ import nbformat
 
 from ..models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from ..plugin import BatchContext, SubmissionContext
-from ..rubric import load as load_rubric
+from ..rubric import Rubric
 from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
@@ -28,6 +29,7 @@ from .verdict import Verdict
 
 HERE = Path(__file__).parent
 RUBRIC_FILE = HERE.parent / "rubric.toml"
+RANGES_FILE = HERE / "ranges.toml"
 
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
 LAB1_PROBES = {
@@ -72,7 +74,7 @@ class Hw3Plugin:
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
 
     def __init__(self) -> None:
-        self.rubric = load_rubric(RUBRIC_FILE)
+        self.rubric = Rubric.load(RUBRIC_FILE)
         self._env: dict[str, str] = {}
         self._files: dict[str, Path] = {}
 
@@ -96,8 +98,9 @@ class Hw3Plugin:
         env = prepare_offline_home(source, home)
         self._files = {"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home}
         self._env = {k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()}
-        self.lab1 = Lab1Plan(Path(source.imdb_csv))
-        self.lab2 = Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir))
+        ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
+        self.lab1 = Lab1Plan(Path(source.imdb_csv), ranges["lab1"])
+        self.lab2 = Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"])
 
     # ---------------------------------------------------------------------- planning
 
