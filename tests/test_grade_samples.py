@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from hw3_fixtures.samples import SAMPLES, expected_scores, write_samples
 from hw3_grader.config import Settings
 from hw3_grader.models import SubmissionReport
