@@ -78,6 +78,9 @@ class Settings:
         200.0, "highest compression ratio of a member over 1 MiB", positive=True
     )
     progress: bool = _setting(True, "show a progress bar")
+    workers: int = _setting(2, "sandboxed jobs of one submission run at once", positive=True)
+    job_cache: bool = _setting(
+        True, "reuse the outcome of an identical job (same code, inputs, data, versions)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

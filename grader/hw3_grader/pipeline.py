@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from .extract import ExtractedNotebook, read_notebook
 from .form import FormRule
 from .gradebook import Gradebook, grading_key
 from .intake import Candidate, discover, fingerprint, unpack
-from .models import CheckResult, FormVerdict, Isolation, JobOutcome, SubmissionReport
+from .jobcache import JobCache, job_key
+from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
 from .reporters import write_all
 from .sandbox.isolation import choose
@@ -107,6 +109,25 @@ class Grader:
             fingerprint=fingerprint_, plugin=self.plugin.name, kit_version=__version__,
             seconds=round(time.monotonic() - started, 2))
 
+    def _run_job(self, job: Job, work: Path) -> JobOutcome:
+        limits = sandbox_limits(self.batch.settings)
+        cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
+            else None
+        key = job_key(job, self.isolation, limits) if cache else ""
+        cached = cache.get(key, job.job_id) if cache else None
+        if cached is not None:
+            return cached
+        outcome = run_job(job, work / _safe_name(job.job_id), self.isolation, limits)
+        if cache:
+            cache.put(key, outcome)
+        return outcome
+
+    def _run_jobs(self, jobs: list[Job], work: Path) -> dict[str, JobOutcome]:
+        """Every job's outcome; `workers` jobs at a time, in the plug-in's order."""
+        with ThreadPoolExecutor(max_workers=self.batch.settings.workers) as pool:
+            futures = {job.job_id: pool.submit(self._run_job, job, work) for job in jobs}
+            return {job_id: future.result() for job_id, future in futures.items()}
+
     def grade(self, candidate: Candidate, digest: str) -> SubmissionReport:
         """Grade one student (``digest``: the fingerprint of its files); never raises (a
         crash becomes the report's ``error``)."""
@@ -128,11 +149,7 @@ class Grader:
             ctx = SubmissionContext(self.batch, submission, notebooks, work)
             results, error = [], ""
             try:
-                outcomes: dict[str, JobOutcome] = {}
-                for job in self.plugin.plan(submission, ctx):
-                    outcomes[job.job_id] = run_job(job, work / _safe_name(job.job_id),
-                                                   self.isolation,
-                                                   sandbox_limits(self.batch.settings))
+                outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
                 results = self.plugin.judge(outcomes, ctx)
             except Exception as exc:  # noqa: BLE001 - a crash is still a result
                 log.exception("grading %s failed", candidate.student_id)

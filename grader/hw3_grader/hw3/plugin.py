@@ -110,7 +110,8 @@ class Hw3Plugin:
             jobs += self._plan_lab1(ctx.notebooks["lab1"], ctx)
         if "lab2" in ctx.notebooks:
             jobs += self._plan_lab2(ctx.notebooks["lab2"], ctx)
-        return jobs
+        longest_first = ("lab2.notebook", "lab1.training", "lab1.probes", "lab2.probes")
+        return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
 
     def _job(self, job_id: str, ctx: SubmissionContext, **kw) -> Job:
         return Job(job_id=job_id, files=self._files, env=self._env, hidden_modules=HIDDEN,
