@@ -6,6 +6,8 @@ needs only Python and nox.
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests"]
@@ -63,3 +65,17 @@ def report(session: nox.Session) -> None:
         session.error("give your notebooks: nox -s report -- LabRNN.ipynb LabLLM.ipynb")
     _install(session)
     session.run("python", "-m", "hw3_grader.report_skeleton", *session.posargs)
+
+
+@nox.session(venv_params=["--system-site-packages"])
+def bench(session: nox.Session) -> None:
+    """Faithful vs fast mode side by side (`-- --help` lists the options).
+
+    On a CUDA GPU it reads the real data (`-- --data-dir ../shared/data`, staged under
+    `--work-dir`); with no GPU it runs the CPU-sized version on the fixtures. The session's
+    environment sees the system's packages, so a GPU machine's CUDA build of torch is used.
+    """
+    if shutil.which("nvidia-smi") is None:
+        session.install(TORCH)  # no GPU: the CPU build
+    session.install("-e", ".")
+    session.run("python", "-m", "hw3_solution.fast.bench", *session.posargs)

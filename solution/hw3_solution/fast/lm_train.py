@@ -56,7 +56,7 @@ class FastTrainConfig:
     max_steps: int | None = None  # stop after this many steps; the schedule still spans all epochs
     bf16: bool | None = None  # None: on CUDA only
     cuda_graphs: bool | None = None  # None: on CUDA only
-    eval_batch_size: int = 8
+    extra_eval_steps: tuple[int, ...] = ()  # also evaluate after these step counts
 
 
 @dataclass
@@ -65,7 +65,7 @@ class FastTrainResult:
 
     step_losses: list[float]
     epoch_train_losses: list[float]
-    evals: list[RowLosses]
+    evals: list[tuple[int, RowLosses]]  # (steps done, per-row losses) after each evaluation
     steps: int
     real_tokens: int
     seconds: float
@@ -246,7 +246,7 @@ def train_causal_lm(
         torch.cuda.synchronize(device)
     capture_seconds = time.perf_counter() - started
 
-    evals: list[RowLosses] = []
+    evals: list[tuple[int, RowLosses]] = []
     for step in range(run_steps):
         width, batch = widths[step], plan_dev[step]
         if use_graphs:
@@ -256,9 +256,10 @@ def train_causal_lm(
             graphs[width].replay()
         else:
             stepper(ids_dev[batch, :width], targets_dev[batch, :width])
-        epoch_ends = (step + 1) % steps_per_epoch == 0 or step + 1 == run_steps
-        if epoch_ends and eval_rows is not None:
-            evals.append(row_losses(model, eval_rows, bf16=bf16))
+        done = step + 1
+        evaluate = done % steps_per_epoch == 0 or done == run_steps
+        if eval_rows is not None and (evaluate or done in config.extra_eval_steps):
+            evals.append((done, row_losses(model, eval_rows, bf16=bf16)))
             model.train()
     if on_cuda:
         torch.cuda.synchronize(device)

@@ -1,0 +1,39 @@
+"""CUDA-only tests of the fast mode: captured CUDA-graph steps equal eager steps."""
+
+import pytest
+import torch
+from hw3_fixtures.sources import DataSource
+from hw3_solution.fast.lm_data import read_wikitext_rows, tokenize_rows
+from hw3_solution.fast.lm_train import FastTrainConfig, train_causal_lm
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+]
+SOURCE = DataSource.fixtures()
+
+
+def _run(rows, eval_rows, **config) -> tuple:
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(
+        SOURCE.gpt2_dir, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0).cuda()
+    result = train_causal_lm(model, rows, eval_rows, FastTrainConfig(
+        epochs=2, warmup_steps=5, learning_rate=1e-3, bucket_multiple=32, **config))
+    return result, model
+
+
+def test_cuda_graph_steps_equal_eager_steps():
+    tokenizer = AutoTokenizer.from_pretrained(SOURCE.gpt2_dir)
+    tokenizer.pad_token = tokenizer.eos_token
+    rows = tokenize_rows(tokenizer, read_wikitext_rows(SOURCE.wikitext_dir / "wiki.train.raw")[:96])
+    eval_rows = tokenize_rows(tokenizer,
+                              read_wikitext_rows(SOURCE.wikitext_dir / "wiki.valid.raw")[:32])
+    eager, eager_model = _run(rows, eval_rows, cuda_graphs=False, bf16=False)
+    graphed, graphed_model = _run(rows, eval_rows, cuda_graphs=True, bf16=False)
+    assert graphed.graph_widths and not eager.graph_widths
+    assert graphed.step_losses == pytest.approx(eager.step_losses, rel=1e-4, abs=1e-6)
+    for (name, a), b in zip(eager_model.named_parameters(), graphed_model.parameters()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
+    bf16, _ = _run(rows, eval_rows)  # the default: bf16 autocast and graphs
+    assert bf16.step_losses == pytest.approx(eager.step_losses, rel=2e-2)
