@@ -13,7 +13,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .models import SubmissionReport
@@ -65,7 +65,7 @@ class Gradebook:
             "INSERT OR REPLACE INTO results (student_id, grading_key, report, graded_at) "
             "VALUES (?, ?, ?, ?)",
             (report.student_id, key, json.dumps(report.to_dict()),
-             datetime.now(timezone.utc).isoformat(timespec="seconds")))
+             datetime.now(UTC).isoformat(timespec="seconds")))
 
     def reports(self, student_ids: Iterable[str] | None = None) -> list[SubmissionReport]:
         """Stored reports (of ``student_ids`` only, in that order, if given)."""

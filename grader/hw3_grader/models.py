@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """How one call into student code ended."""
 
     OK = "ok"
@@ -24,7 +24,7 @@ class Status(str, enum.Enum):
     LIMIT = "limit"  # a resource cap (memory, output size, file size) was hit
 
 
-class Isolation(str, enum.Enum):
+class Isolation(enum.StrEnum):
     """How strongly the sandbox shuts student code in, strongest first."""
 
     BWRAP = "bwrap"

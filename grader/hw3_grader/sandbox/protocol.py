@@ -22,7 +22,7 @@ MAX_DEPTH = 40
 REPR_LIMIT = 300
 
 
-class MessageType(str, enum.Enum):
+class MessageType(enum.StrEnum):
     HELLO = "hello"  # child started: {pid, python}
     LOADED = "loaded"  # student module executed: {errors: [str], seconds}
     STEP_START = "step_start"  # {step_id}
@@ -31,7 +31,7 @@ class MessageType(str, enum.Enum):
     FATAL = "fatal"  # the child runtime itself failed: {message}
 
 
-class StepStatus(str, enum.Enum):
+class StepStatus(enum.StrEnum):
     """Statuses the child can report; the grader adds timeout and died itself."""
 
     OK = "ok"

@@ -199,6 +199,8 @@ class _Attempt:
         )
         os.close(write_fd)
         self.channel = os.fdopen(read_fd, "rb", buffering=0)
+        for fd in (read_fd, self.proc.stdout.fileno()):
+            os.set_blocking(fd, False)  # a key reported ready may have been drained since
         self.output = _Tail(limits.output_cap_bytes)
         self.load_errors: list[str] = []
 
@@ -220,7 +222,10 @@ class _Attempt:
                 if remaining <= 0:
                     return self._stop(outcomes, current, loaded, timed_out=True, started=started)
                 for key, _ in selector.select(timeout=min(remaining, 1.0)):
-                    chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                    try:
+                        chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                    except BlockingIOError:
+                        continue
                     if key.data == "output":
                         if chunk:
                             self.output.add(chunk)
@@ -274,7 +279,10 @@ class _Attempt:
         """Read the output already written (the child flushes before each message)."""
         fd, budget = self.proc.stdout.fileno(), 64 << 20
         while budget > 0 and select.select([fd], [], [], wait)[0]:
-            chunk = os.read(fd, 1 << 20)
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                return
             if not chunk:
                 return
             self.output.add(chunk)
