@@ -123,16 +123,18 @@ def _convert(name: str, value: Any, source: str) -> Any:
         converted = _converter(name)(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError.from_value(name, value, source, str(exc)) from None
-    _validate(name, converted, source)
+    _validate(name, converted, source, shown=value)
     return converted
 
 
-def _validate(name: str, value: Any, source: str) -> None:
+def _validate(name: str, value: Any, source: str, shown: Any = None) -> None:
+    """Check choices and signs; errors show the value as the user gave it (``shown``)."""
     meta = Settings.__dataclass_fields__[name].metadata
+    shown = value if shown is None else shown
     if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError.from_value(name, value, source, f"choose one of {meta['choices']}")
+        raise ConfigError.from_value(name, shown, source, f"choose one of {meta['choices']}")
     if meta.get("positive") and not value > 0:
-        raise ConfigError.from_value(name, value, source, "must be greater than 0")
+        raise ConfigError.from_value(name, shown, source, "must be greater than 0")
 
 
 def _read_file(path: Path) -> dict[str, Any]:
