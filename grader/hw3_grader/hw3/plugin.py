@@ -94,8 +94,12 @@ class Hw3Plugin:
             source = DataSource.fixtures()
         else:
             source = DataSource.real(Path(ctx.data), ctx.cache_dir / "real-data")
-        home = ctx.cache_dir / "offline-home"
+        home = (ctx.cache_dir / "offline-home").resolve()
         env = prepare_offline_home(source, home)
+        import nltk  # the reference's own stop words, in the grader's process
+
+        if env["NLTK_DATA"] not in nltk.data.path:
+            nltk.data.path.insert(0, env["NLTK_DATA"])
         self._files = {"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home}
         self._env = {k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()}
         ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
@@ -196,7 +200,7 @@ class Hw3Plugin:
                 cells.append(nbformat.v4.new_code_cell(source))
         cells.append(nbformat.v4.new_code_cell(FACTS_CELL))
         notebook.cells = cells
-        return json.loads(nbformat.writes(notebook))
+        return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
 
     # ----------------------------------------------------------------------- judging
 

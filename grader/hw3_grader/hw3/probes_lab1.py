@@ -34,8 +34,8 @@ def _as_list(values: Any) -> list:
 
 
 def _ns(student: Any) -> dict:
-    """The student module's globals (probes also accept a plain dict)."""
-    return student if isinstance(student, dict) else vars(student)
+    """The student module's globals: the engine's namespace mapping, a dict, or a module."""
+    return student if hasattr(student, "__getitem__") else vars(student)
 
 
 def _type_name(value: Any) -> str:

@@ -23,8 +23,8 @@ def _load(name: str) -> tuple[Any, Any]:
 
 
 def _ns(student: Any) -> dict:
-    """The student module's globals (probes also accept a plain dict)."""
-    return student if isinstance(student, dict) else vars(student)
+    """The student module's globals: the engine's namespace mapping, a dict, or a module."""
+    return student if hasattr(student, "__getitem__") else vars(student)
 
 
 def _plain(value: Any) -> Any:
