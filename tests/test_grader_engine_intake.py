@@ -98,6 +98,16 @@ def test_class_zip_with_student_folders_and_nested_code_zip(tmp_path: Path) -> N
     assert li.form.reasons == ("no PDF report",)
 
 
+def test_class_of_a_zipped_and_a_loose_student(tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    write_zip(folder / "ann" / "code.zip", CODE)
+    for name, data in CODE.items():
+        (folder / "ben" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "ben" / name).write_bytes(data)
+    cands, _ = _discover([folder], tmp_path)
+    assert sorted(c.student_id for c in cands) == ["ann", "ben"]
+
+
 def test_zip_of_one_student_is_not_a_class(tmp_path: Path) -> None:
     archive = write_zip(tmp_path / "frank.zip", {
         "lab1/ToyA.ipynb": NB, "lab2/ToyB.ipynb": NB, "report.pdf": pdf_bytes()})

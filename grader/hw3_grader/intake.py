@@ -3,11 +3,12 @@
 Inputs: a folder of submissions, one student's folder, one ``code.zip``, or a zip of the
 whole class as a course site exports it (one folder, or one set of files, per student).
 
-One student or a class? A folder or zip is ONE submission when, after stepping into
-wrapper folders that hold nothing but one folder, (1) it directly holds an expected
-notebook or a ``code.zip``, or (2) no expected notebook name occurs twice in it and it
-holds at most one zip file. A zip whose name ends in ``code`` (``code.zip``,
-``Name_12345_code.zip``) is always one submission. Anything else is a class.
+One student or a class? A zip whose name ends in ``code`` (``code.zip``,
+``Name_12345_code.zip``) is always one submission. Any other folder or zip, after stepping
+into wrapper folders that hold nothing but one folder, is ONE submission when (1) it
+directly holds an expected notebook or a ``code.zip``, or (2) no expected notebook name
+occurs twice in it (counting the files inside its zips) and its entries do not carry two
+different course-site ids (``Name_12345...``). Anything else is a class.
 
 Student identity (made file-name safe: letters, digits, ``.``, ``_``, ``-``):
 - in a class, a folder's or file's name up to its first ``_<digits>`` group (course-site
@@ -23,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .archives import Budget, is_junk, safe_extract
 from .errors import BadSubmission, UnsafeArchive
@@ -75,16 +77,33 @@ def _is_code_zip(path: Path) -> bool:
     return path.suffix.lower() == ".zip" and path.stem.lower().endswith("code")
 
 
+def _names_inside(folder: Path) -> list[str]:
+    """Lower-case file names under ``folder``, including the members of zip files."""
+    names = []
+    for path in folder.rglob("*"):
+        if not path.is_file() or is_junk(path.relative_to(folder)):
+            continue
+        names.append(path.name.lower())
+        if path.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    names += [PurePosixPath(m).name.lower() for m in zf.namelist()
+                              if not is_junk(PurePosixPath(m))]
+            except (zipfile.BadZipFile, OSError):
+                pass
+    return names
+
+
 def _is_single(folder: Path, notebook_names: Iterable[str]) -> bool:
     wanted = {n.lower() for n in notebook_names}
     top = {p.name.lower() for p in _entries(folder)}
     if top & wanted or "code.zip" in top:
         return True
-    files = [p for p in folder.rglob("*") if p.is_file() and not is_junk(p.relative_to(folder))]
-    names = [p.name.lower() for p in files]
-    repeated = any(names.count(n) > 1 for n in wanted)
-    zips = sum(1 for n in names if n.endswith(".zip"))
-    return not repeated and zips <= 1
+    names = _names_inside(folder)
+    if any(names.count(n) > 1 for n in wanted):
+        return False
+    numbered = {student_key(p.name) for p in _entries(folder)}
+    return len({k for k in numbered if re.search(r"_\d+$", k)}) < 2
 
 
 def _single_id(path: Path) -> str:

@@ -6,7 +6,8 @@ a notebook run that must leave ``outbox/facts.json`` with ``{"done": true}``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from hw3_grader.models import CheckResult, Job, JobOutcome, Step, Submission
@@ -26,18 +27,20 @@ class ToyPlugin:
     path_redirects = {"toy_words.txt": "./toy_words.txt"}
     check_ids = ("a_add.value", "a_add.type", "a_words.count", "b_scale.value", "b_run.facts")
 
-    def __init__(self, run_notebooks: bool = False, step_timeout: float = 20.0) -> None:
+    def __init__(self, run_notebooks: bool = False, step_timeout: float = 20.0,
+                 stall: Collection[str] = ()) -> None:
         self.rubric = Rubric.load(HERE / "toy_rubric.toml")
         self.run_notebooks = run_notebooks
         self.step_timeout = step_timeout
-        self.plans: list[str] = []  # student ids planned, to count gradings in tests
+        self.stall = set(stall)  # students whose planning hangs (to kill a batch midway)
 
     def prepare(self, ctx: BatchContext) -> None:
         self.words_file = ctx.cache_dir / "toy_words.txt"
         self.words_file.write_text("alpha beta gamma\n", encoding="utf-8")
 
     def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
-        self.plans.append(submission.student_id)
+        if submission.student_id in self.stall:
+            time.sleep(600)
         probes = (HERE / "toy_probes.py",)
         limit = ctx.timeout(self.step_timeout)
         jobs = []
