@@ -6,6 +6,7 @@ needs only Python and nox.
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import nox
@@ -30,6 +31,26 @@ def tests(session: nox.Session) -> None:
     _install(session, "[test]")
     session.run("ruff", "check", ".")
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def grade(session: nox.Session) -> None:
+    """Grade submissions: `nox -s grade -- [SUBMISSIONS...] [--out DIR] [--data fixtures|PATH]
+    [--regrade] [--isolation auto|bwrap|unshare|rlimits] [--timeout-scale X]` (`-- --help`).
+
+    Student code runs under bubblewrap when it works here; as root with apt-get, a missing
+    bubblewrap is installed first. Otherwise the grader says which weaker isolation it uses.
+    """
+    _install(session)
+    if shutil.which("bwrap") is None:
+        if os.geteuid() == 0 and shutil.which("apt-get"):
+            session.log("bubblewrap is missing: installing it with apt-get (running as root)")
+            session.run("apt-get", "update", "-qq", external=True)
+            session.run("apt-get", "install", "-y", "-qq", "bubblewrap", external=True)
+        else:
+            session.log("bubblewrap is missing and cannot be installed here: the grader falls "
+                        "back to the strongest isolation that works and prints which")
+    session.run("hw3-grade", *session.posargs)
 
 
 @nox.session(python=PYTHON)
