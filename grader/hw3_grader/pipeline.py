@@ -45,10 +45,10 @@ class BatchResult:
     """What a batch run produced."""
 
     reports: list[SubmissionReport]
+    isolation: Isolation
     graded: list[str] = field(default_factory=list)  # student ids graded in this run
     skipped: list[str] = field(default_factory=list)  # already in the gradebook
     problems: list[str] = field(default_factory=list)  # inputs that were not submissions
-    isolation: Isolation = Isolation.RLIMITS
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -171,20 +171,23 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(settings.to_json(), indent=2),
                                        encoding="utf-8")
-    isolation = choose(settings.isolation)
-    say(f"sandbox isolation: {isolation.value}")
-    batch = BatchContext(settings, out / ".cache")
-    batch.cache_dir.mkdir(exist_ok=True)
-    plugin.prepare(batch)
-    result = BatchResult(reports=[], isolation=isolation)
+    budget = lambda: Budget(archive_limits(settings))  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="hw3-grade-") as tmp, \
             Gradebook(out / "gradebook.sqlite") as book:
         staging = Path(tmp)
-        budget = lambda: Budget(archive_limits(settings))  # noqa: E731
-        candidates, result.problems = discover(settings.submissions, plugin.notebooks.values(),
-                                               staging, budget())
-        for problem in result.problems:
+        candidates, problems = discover(settings.submissions, plugin.notebooks.values(),
+                                        staging, budget())
+        for problem in problems:
             say(f"skipped input: {problem}")
+        if not candidates:
+            raise BadSubmission("no submissions found in "
+                                + ", ".join(str(p) for p in settings.submissions))
+        isolation = choose(settings.isolation)
+        say(f"sandbox isolation: {isolation.value}")
+        batch = BatchContext(settings, out / ".cache")
+        batch.cache_dir.mkdir(exist_ok=True)
+        plugin.prepare(batch)
+        result = BatchResult(reports=[], isolation=isolation, problems=problems)
         grader = Grader(plugin, batch, isolation, staging, budget)
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
                              settings.data))
