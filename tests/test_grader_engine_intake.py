@@ -45,6 +45,10 @@ def test_student_key(name: str, key: str) -> None:
     assert student_key(name) == key
 
 
+def test_folder_keeps_its_whole_name() -> None:
+    assert student_key("twin_a", folder=True) == "twin_a" and student_key("twin_a.zip") == "twin"
+
+
 # ---------------------------------------------------------------------- input shapes
 
 

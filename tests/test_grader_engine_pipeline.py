@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -188,3 +189,12 @@ def test_notebook_job_through_the_pipeline(tmp_path: Path) -> None:
     (report,) = result.reports
     assert report.item("b_run").points == 5
     assert report.total == 30  # 10 + 5 + 10 + 5 = the cap
+
+
+def test_same_submission_same_scores(tmp_path: Path) -> None:
+    folder = _class_folder(tmp_path, {"twin_a": "messy_notebook"})
+    shutil.copytree(folder / "twin_a", folder / "twin_b")  # the same bytes
+    a, b = run_batch(_settings(folder, tmp_path / "out"), ToyPlugin(),
+                     say=lambda _: None).reports
+    assert a.fingerprint == b.fingerprint
+    assert {**_comparable(a), "student_id": ""} == {**_comparable(b), "student_id": ""}

@@ -13,8 +13,8 @@ different course-site ids (``Name_12345...``). Anything else is a class.
 Student identity (made file-name safe: letters, digits, ``.``, ``_``, ``-``):
 - in a class, a folder's or file's name up to its first ``_<digits>`` group (course-site
   exports: ``Name_12345_code.zip`` and ``Name_12345_report.pdf`` -> ``Name_12345``), else
-  the name before its first ``_`` (``alice_code.zip`` -> ``alice``), else its stem; the
-  files and folders with the same id form one submission;
+  a folder's whole name, else a file's name before its first ``_`` (``alice_code.zip`` ->
+  ``alice``); the files and folders with the same id form one submission;
 - for one submission given alone, the id of its folder or zip by the same rule (for a
   bare ``code.zip``, the name of the folder holding it).
 """
@@ -48,14 +48,14 @@ class Candidate:
     sources: tuple[Path, ...]
 
 
-def student_key(name: str) -> str:
+def student_key(name: str, folder: bool = False) -> str:
     """The student id a file or folder name stands for (see the module doc)."""
-    stem = name[:-4] if name.lower().endswith((".zip", ".pdf")) else Path(name).stem or name
+    stem = name if folder else Path(name).stem or name
     match = _ID_WITH_NUMBER.match(stem)
     if match:
         key = match.group(1)
     else:
-        key = stem.split("_")[0] or stem
+        key = stem if folder else stem.split("_")[0] or stem
     return _UNSAFE.sub("_", key).strip("_") or "student"
 
 
@@ -108,13 +108,13 @@ def _is_single(folder: Path, notebook_names: Iterable[str]) -> bool:
 
 def _single_id(path: Path) -> str:
     if path.is_file() and path.stem.lower() == "code":
-        return student_key(path.resolve().parent.name)
+        return student_key(path.resolve().parent.name, folder=True)
     if path.is_dir():
         keys = {student_key(p.name) for p in _entries(path)}
         numbered = {k for k in keys if re.search(r"_\d+$", k)}
         if len(keys) == len(numbered) == 1:
             return keys.pop()
-    return student_key(path.name)
+    return student_key(path.name, path.is_dir())
 
 
 def _class_candidates(folder: Path) -> list[Candidate]:
@@ -122,7 +122,7 @@ def _class_candidates(folder: Path) -> list[Candidate]:
     for entry in _entries(folder):
         if entry.is_symlink():
             continue
-        groups.setdefault(student_key(entry.name), []).append(entry)
+        groups.setdefault(student_key(entry.name, entry.is_dir()), []).append(entry)
     return [Candidate(sid, tuple(paths)) for sid, paths in groups.items()]
 
 

@@ -51,7 +51,8 @@ class SubmissionContext:
     work_dir: Path = Path(".")  # scratch for this submission, removed afterwards
 
     def timeout(self, seconds: float) -> float:
-        """A time limit scaled by the ``timeout_scale`` setting."""
+        """A time limit scaled by the ``timeout_scale`` setting. Plug-ins scale the limits
+        they set (steps, cells, notebooks); the engine scales a job's load time limit."""
         return seconds * self.batch.settings.timeout_scale
 
 

@@ -32,6 +32,7 @@ from ..models import CallOutcome, Isolation, Job, JobOutcome, Status
 from . import protocol
 from .isolation import Layout, prefix
 
+ENGINE_PACKAGE = __name__.split(".")[0]  # never importable by student code
 RUNTIME_FILES = {"child.py": "_grader_child.py", "protocol.py": "_grader_protocol.py"}
 BETWEEN_STEPS_S = 30.0  # the runtime's own work between two steps
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -154,7 +155,7 @@ def _job_message(job: Job, nonce: str, start: int, limits: SandboxLimits) -> dic
         "kind": job.kind,
         "start": start,
         "module_source": job.module_source,
-        "hidden_modules": list(job.hidden_modules),
+        "hidden_modules": sorted({*job.hidden_modules, ENGINE_PACKAGE}),
         "steps": [{"step_id": s.step_id, "call": s.call, "args": protocol.encode(list(s.args)),
                    "kwargs": protocol.encode(dict(s.kwargs))} for s in job.steps],
         "notebook": job.notebook,
