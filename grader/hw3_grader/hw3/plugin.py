@@ -77,6 +77,7 @@ class Hw3Plugin:
         self.rubric = Rubric.load(RUBRIC_FILE)
         self._env: dict[str, str] = {}
         self._files: dict[str, Path] = {}
+        self._writable: dict[str, Path] = {}
 
     @property
     def check_ids(self) -> tuple[str, ...]:
@@ -102,6 +103,8 @@ class Hw3Plugin:
             nltk.data.path.insert(0, env["NLTK_DATA"])
         self._files = {"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home}
         self._env = {k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()}
+        # `datasets` takes file locks in its cache: the notebook gets a writable copy.
+        self._writable = {"hf-datasets": Path(env["HF_DATASETS_CACHE"])}
         ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
         self.lab1 = Lab1Plan(Path(source.imdb_csv), ranges["lab1"])
         self.lab2 = Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"])
@@ -118,8 +121,8 @@ class Hw3Plugin:
         return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
 
     def _job(self, job_id: str, ctx: SubmissionContext, **kw) -> Job:
-        return Job(job_id=job_id, files=self._files, env=self._env, hidden_modules=HIDDEN,
-                   **kw)
+        kw.setdefault("env", self._env)
+        return Job(job_id=job_id, files=self._files, hidden_modules=HIDDEN, **kw)
 
     def _steps(self, module: str, probes: Mapping, args: Mapping, nb, ctx) -> tuple[Step, ...]:
         return tuple(
@@ -174,6 +177,8 @@ class Hw3Plugin:
             ))
         jobs.append(self._job(
             "lab2.notebook", ctx, kind="notebook", notebook=self._lab2_notebook(nb),
+            writable_files=self._writable,
+            env={**self._env, "HF_DATASETS_CACHE": "{work}/hf-datasets"},
             cell_timeout_s=ctx.timeout(180), timeout_s=ctx.timeout(480),
             startup_files={
                 "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
