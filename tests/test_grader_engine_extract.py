@@ -63,6 +63,19 @@ def test_path_redirect_in_defaults_and_assignments() -> None:
                in str(p) for p in ex.problems)
 
 
+@pytest.mark.parametrize("expression", [
+    "'/content/drive/MyDrive/IMDBDataset.csv'",
+    "f'{BASE}/IMDBDataset.csv'",
+    "pathlib.Path(BASE) / 'IMDBDataset.csv'",
+    "os.path.join(BASE, 'data', 'IMDBDataset.csv')",
+    "'./IMDBDataset.csv'",
+])
+def test_path_redirect_forms(expression: str) -> None:
+    ex = _extract(f"import os, pathlib\nBASE = '/content/drive'\ndef path():\n"
+                  f"    return {expression}\n")
+    assert _run(ex.module_source(["path"]))["path"]() == "./IMDBDataset.csv"
+
+
 def test_reordered_cells_and_dependency_closure() -> None:
     ex = _extract(
         "class Model(Base):\n    SIZE = WIDTH\n"

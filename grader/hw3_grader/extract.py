@@ -5,10 +5,11 @@ through IPython's own input transformer, and those calls are then removed; cell 
 ``%%time``/``%%timeit``/``%%capture``/``%%prun`` keep their Python body, any other cell
 magic (``%%bash``, ``%%writefile``, ``%%html`` ...) drops the cell, since its body is not
 Python. ``google.colab`` imports and calls on the names they bind (``drive.mount(...)``)
-are removed; string literals ending with a redirected suffix (e.g. a Colab drive path to
-``IMDBDataset.csv``) are replaced. A cell that still does not parse is reported and left
-out. Top-level functions, classes, imports and simple assignments are collected by name,
-the last definition winning.
+are removed; a path ending with a redirected suffix (a Colab drive path to
+``IMDBDataset.csv`` as a string literal, an f-string, ``Path(base) / "..."`` or
+``os.path.join(base, "...")``) is replaced by the redirect's target. A cell that still
+does not parse is reported and left out. Top-level functions, classes, imports and simple
+assignments are collected by name, the last definition winning.
 """
 
 from __future__ import annotations
@@ -111,13 +112,38 @@ class _Cleaner(ast.NodeTransformer):
             return None
         return self.generic_visit(node)
 
+    def _redirect(self, node: ast.expr, last: ast.expr | None) -> ast.AST | None:
+        """The redirect target for ``node`` when its last piece is a literal path ending
+        with a redirected suffix, else None."""
+        if not (isinstance(last, ast.Constant) and isinstance(last.value, str)):
+            return None
+        for suffix, target in self.redirects.items():
+            if last.value.endswith(suffix) and ast.unparse(node) != repr(target):
+                self.notes.append(f"read {ast.unparse(node)[:80]} as {target!r}")
+                return ast.copy_location(ast.Constant(target), node)
+        return None
+
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if isinstance(node.value, str):
-            for suffix, target in self.redirects.items():
-                if node.value.endswith(suffix) and node.value != target:
-                    self.notes.append(f"read {node.value!r} as {target!r}")
-                    return ast.copy_location(ast.Constant(target), node)
-        return node
+        return self._redirect(node, node) or node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:  # f"{base}/IMDBDataset.csv"
+        return self._redirect(node, node.values[-1] if node.values else None) or node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # Path(base) / "IMDBDataset.csv"
+        if isinstance(node.op, ast.Div):
+            found = self._redirect(node, node.right)
+            if found:
+                return found
+        return self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:  # os.path.join(base, "IMDBDataset.csv")
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
+            node.func, "id", "")
+        if name == "join" and node.args and not node.keywords:
+            found = self._redirect(node, node.args[-1])
+            if found:
+                return found
+        return self.generic_visit(node)
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
         super().generic_visit(node)
