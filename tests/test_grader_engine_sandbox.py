@@ -206,3 +206,15 @@ def test_notebook_job(tmp_path: Path) -> None:
     assert len(cells[3]["text"]) <= 4200
     assert run.value["outbox"] == {"facts.json": {"after": True}}
     assert sorted(p.name for p in out.outbox.iterdir()) == ["executed.ipynb", "facts.json"]
+
+
+@needs_bwrap
+def test_bwrap_masks_hidden_packages_installed_in_the_environment(tmp_path: Path) -> None:
+    import nltk  # stands in for a solution package installed without -e
+
+    folder = Path(nltk.__file__).parent
+    source = "import os\ndef look(path):\n    return sorted(os.listdir(path))\n"
+    out = run_job(Job("j", module_source=source, hidden_modules=("nltk",),
+                      steps=(Step("look", "student:look", (str(folder),)),)),
+                  tmp_path / "box", Isolation.BWRAP, LIMITS)
+    assert (out["look"].status, out["look"].value) == (Status.OK, [])

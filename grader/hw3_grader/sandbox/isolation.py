@@ -2,8 +2,9 @@
 strongest level that works on this machine.
 
 - ``bwrap`` (bubblewrap): a new mount namespace holding only read-only system folders and
-  the Python installation, the job's runtime folder read-only and its work folder; every
-  namespace unshared (no network), a new session, killed with the grader.
+  the Python installation (hidden packages installed there masked by empty folders), the
+  job's runtime folder read-only and its work folder; every namespace unshared (no
+  network), a new session, killed with the grader.
 - ``unshare`` (util-linux): own user, network and PID namespaces (no network; killing the
   sandbox kills everything it started) but the host file system stays visible.
 - ``rlimits``: resource limits and a process group only (unprivileged, macOS).
@@ -12,11 +13,13 @@ strongest level that works on this machine.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +71,25 @@ def _system_binds() -> list[str]:
     return args
 
 
-def bwrap_prefix(layout: Layout, read_only: dict[str, Path]) -> list[str]:
+def package_dirs(names: Iterable[str]) -> list[Path]:
+    """Folders of the installed packages ``names`` that lie inside the Python folders (a
+    non-editable install), to be masked with an empty folder under bwrap."""
+    roots = python_dirs()
+    found = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            path = Path(location).resolve()
+            if any(root == path or root in path.parents for root in roots):
+                found.append(path)
+    return found
+
+
+def bwrap_prefix(layout: Layout, read_only: dict[str, Path],
+                 hidden: Iterable[str] = ()) -> list[str]:
     """The bwrap command line before the child's own command."""
     args = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session",
             "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
@@ -76,6 +97,8 @@ def bwrap_prefix(layout: Layout, read_only: dict[str, Path]) -> list[str]:
     for path in python_dirs():
         if not any(str(path).startswith(s + "/") for s in SYSTEM_DIRS):
             args += ["--ro-bind", str(path), str(path)]
+    for path in package_dirs(hidden):
+        args += ["--tmpfs", str(path)]
     args += ["--ro-bind", str(layout.runtime), str(layout.inner_runtime),
              "--bind", str(layout.work), str(layout.inner_work)]
     for name, host in read_only.items():
@@ -87,10 +110,10 @@ UNSHARE_PREFIX = ["unshare", "--user", "--map-current-user", "--net", "--pid",
                   "--kill-child", "--mount-proc"]
 
 
-def prefix(layout: Layout, read_only: dict[str, Path]) -> list[str]:
-    """The command prefix of ``layout.level``."""
+def prefix(layout: Layout, read_only: dict[str, Path], hidden: Iterable[str] = ()) -> list[str]:
+    """The command prefix of ``layout.level`` (``hidden``: packages to mask under bwrap)."""
     if layout.level is Isolation.BWRAP:
-        return bwrap_prefix(layout, read_only)
+        return bwrap_prefix(layout, read_only, hidden)
     if layout.level is Isolation.UNSHARE:
         return list(UNSHARE_PREFIX)
     return []

@@ -189,7 +189,8 @@ class _Attempt:
                             encoding="utf-8")
         read_fd, write_fd = os.pipe()
         budget = (job.load_timeout_s + sum(self.timeouts.values())) * (limits.threads + 1)
-        command = [*prefix(layout, read_only), sys.executable, "-B", "-u", "-s",
+        hidden = {*job.hidden_modules, ENGINE_PACKAGE}
+        command = [*prefix(layout, read_only, hidden), sys.executable, "-B", "-u", "-s",
                    str(layout.inner_runtime / RUNTIME_FILES["child.py"]),
                    str(layout.inner_work / "job.json"), str(write_fd)]
         self.proc = subprocess.Popen(
