@@ -8,6 +8,7 @@ A broken submission never stops the batch, and a crash is still a report with a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -111,6 +112,8 @@ class Grader:
 
     def _run_job(self, job: Job, work: Path) -> JobOutcome:
         limits = sandbox_limits(self.batch.settings)
+        scale = self.batch.settings.timeout_scale  # plug-ins scale the limits they set
+        job = dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
         cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
             else None
         key = job_key(job, self.isolation, limits) if cache else ""

@@ -253,9 +253,21 @@ def run_notebook(job: dict[str, Any], channel: Channel) -> None:
 # ------------------------------------------------------------------------------- main
 
 
+def set_limits(limits: dict[str, int]) -> None:
+    """Cap this process (and all it starts): address space, CPU time, processes, file size."""
+    import resource
+
+    for name, value in limits.items():
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+        except (ValueError, OSError):
+            pass  # a lower hard limit already applies
+
+
 def main(job_file: str, fd: str) -> int:
     job = json.loads(Path(job_file).read_text(encoding="utf-8"))
     os.unlink(job_file)
+    set_limits(job.get("rlimits", {}))
     channel = Channel(int(fd), job["nonce"])
     sys.meta_path.insert(0, _Refuse(job.get("hidden_modules", [])))
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's lifetime

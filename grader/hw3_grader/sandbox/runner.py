@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import secrets
 import select
 import selectors
@@ -22,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,22 +72,15 @@ class _Tail:
         return text
 
 
-def _set_limits(limits: SandboxLimits, cpu_seconds: int) -> Callable[[], None]:
-    def apply() -> None:  # runs in the forked child before exec
-        mb = 1024 * 1024
-        for which, value in (
-            (resource.RLIMIT_AS, limits.memory_mb * mb),
-            (resource.RLIMIT_CPU, cpu_seconds),
-            (resource.RLIMIT_NPROC, limits.max_processes),
-            (resource.RLIMIT_FSIZE, limits.max_file_mb * mb),
-            (resource.RLIMIT_CORE, 0),
-        ):
-            try:
-                resource.setrlimit(which, (value, value))
-            except (ValueError, OSError):
-                pass  # a hard limit lower than ours already applies
-
-    return apply
+def _rlimits(job: Job, limits: SandboxLimits) -> dict[str, int]:
+    """The resource limits the child sets on itself before anything else runs (set there,
+    not in a ``preexec_fn``, which is unsafe when the grader runs jobs from threads)."""
+    steps = sum(s.timeout_s for s in job.steps) if job.kind == "calls" else job.timeout_s
+    cpu = (job.load_timeout_s + steps) * (limits.threads + 1) + 30
+    mb = 1024 * 1024
+    return {"RLIMIT_AS": limits.memory_mb * mb, "RLIMIT_CPU": int(cpu),
+            "RLIMIT_NPROC": limits.max_processes, "RLIMIT_FSIZE": limits.max_file_mb * mb,
+            "RLIMIT_CORE": 0}
 
 
 def _environment(job: Job, layout: Layout, limits: SandboxLimits) -> dict[str, str]:
@@ -161,6 +153,7 @@ def _job_message(job: Job, nonce: str, start: int, limits: SandboxLimits) -> dic
         "notebook": job.notebook,
         "cell_timeout_s": job.cell_timeout_s,
         "output_limit": limits.output_cap_bytes,
+        "rlimits": _rlimits(job, limits),
     }
 
 
@@ -188,7 +181,6 @@ class _Attempt:
         job_file.write_text(json.dumps(_job_message(job, self.nonce, start, limits)),
                             encoding="utf-8")
         read_fd, write_fd = os.pipe()
-        budget = (job.load_timeout_s + sum(self.timeouts.values())) * (limits.threads + 1)
         hidden = {*job.hidden_modules, ENGINE_PACKAGE}
         command = [*prefix(layout, read_only, hidden), sys.executable, "-B", "-u", "-s",
                    str(layout.inner_runtime / RUNTIME_FILES["child.py"]),
@@ -197,7 +189,6 @@ class _Attempt:
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, cwd=layout.work, env=_environment(job, layout, limits),
             pass_fds=(write_fd,), start_new_session=True,
-            preexec_fn=_set_limits(limits, int(budget) + 30),
         )
         os.close(write_fd)
         self.channel = os.fdopen(read_fd, "rb", buffering=0)
