@@ -152,12 +152,12 @@ def discover(paths: Sequence[Path], notebook_names: Iterable[str], staging: Path
                 problems.append(str(exc))
                 continue
         inner = _unwrap(folder)
-        if _is_single(inner, names) and path.is_dir():
-            found.append(Candidate(_single_id(inner), (inner,)))
-        elif _is_single(inner, names):  # a zip: unpacked again with the student's files
-            found.append(Candidate(_single_id(path if inner == folder else inner), (path,)))
-        else:
+        if not _is_single(inner, names):
             found.extend(_class_candidates(inner))
+        elif path.is_dir():
+            found.append(Candidate(_single_id(inner), (inner,)))
+        else:  # one student's zip: unpacked again, with the student's files, when graded
+            found.append(Candidate(_single_id(path if inner == folder else inner), (path,)))
     return _unique_ids(found), problems
 
 
