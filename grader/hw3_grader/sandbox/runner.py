@@ -112,6 +112,7 @@ def _environment(job: Job, layout: Layout, limits: SandboxLimits) -> dict[str, s
 
 
 def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
         shutil.copytree(source, target, symlinks=False)
     else:
