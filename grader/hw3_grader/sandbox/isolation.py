@@ -4,22 +4,29 @@ strongest level that works on this machine.
 - ``bwrap`` (bubblewrap): a new mount namespace holding only read-only system folders and
   the Python installation (hidden packages installed there masked by empty folders), the
   job's runtime folder read-only and its work folder; every namespace unshared (no
-  network), a new session, killed with the grader.
+  network), a new session, killed with the grader. When the grader runs as root, the
+  child runs as an unprivileged user of its own (``setpriv``: no capabilities, no new
+  privileges), since root ignores the process limit and may signal anything.
 - ``unshare`` (util-linux): own user, network and PID namespaces (no network; killing the
   sandbox kills everything it started) but the host file system stays visible.
 - ``rlimits``: resource limits and a process group only (unprivileged, macOS).
+
+Under ``unshare`` and ``rlimits`` a grader running as root runs the child as root too:
+the process limit then does not hold.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +37,9 @@ SANDBOX_ROOT = Path("/sandbox")
 SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/opt/conda")
 ETC_ENTRIES = ("passwd", "group", "nsswitch.conf", "hosts", "localtime", "ld.so.cache",
                "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "fonts", "mime.types")
+# bwrap options followed by a source and a mount point, or by a mount point only
+_TWO_PATHS = frozenset({"--ro-bind", "--bind", "--symlink"})
+_ONE_PATH = frozenset({"--tmpfs", "--proc", "--dev", "--dir"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Layout:
     runtime: Path  # host: child runtime and probe modules
     work: Path  # host: the work folder
     level: Isolation
+    uid: int | None = None  # the unprivileged user the child runs as (bwrap under root)
 
     @property
     def inner_runtime(self) -> Path:
@@ -91,8 +102,13 @@ def package_dirs(names: Iterable[str]) -> list[Path]:
 def bwrap_prefix(layout: Layout, read_only: dict[str, Path],
                  hidden: Iterable[str] = ()) -> list[str]:
     """The bwrap command line before the child's own command."""
-    args = ["bwrap", "--die-with-parent", "--unshare-all", "--new-session",
-            "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # Under root, a user namespace would map the child to root: keep the host's user
+    # namespace and drop to ``layout.uid`` inside instead.
+    unshare = ["--unshare-all"] if layout.uid is None else [
+        "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+        "--unshare-cgroup-try"]
+    args = ["bwrap", "--die-with-parent", *unshare, "--new-session", "--hostname", "sandbox",
+            "--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp"]
     args += _system_binds()
     for path in python_dirs():
         if not any(str(path).startswith(s + "/") for s in SYSTEM_DIRS):
@@ -103,7 +119,66 @@ def bwrap_prefix(layout: Layout, read_only: dict[str, Path],
              "--bind", str(layout.work), str(layout.inner_work)]
     for name, host in read_only.items():
         args += ["--ro-bind", str(host), str(layout.inner_work / name)]
-    return args + ["--chdir", str(layout.inner_work), "--"]
+    if layout.uid is not None:
+        args += _open_mount_parents(args)
+    args += ["--chdir", str(layout.inner_work), "--"]
+    if layout.uid is not None:
+        args += ["setpriv", f"--reuid={layout.uid}", f"--regid={layout.uid}", "--clear-groups",
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    return args
+
+
+def _open_mount_parents(args: list[str]) -> list[str]:
+    """``--chmod 0755`` for the folders bwrap made to hold mount points (it makes them 0700),
+    so that an unprivileged user can reach what is mounted below them."""
+    points: list[Path] = []
+    i = 0
+    while i < len(args):
+        if args[i] in _TWO_PATHS:
+            points.append(Path(args[i + 2]))
+            i += 3
+        elif args[i] in _ONE_PATH:
+            points.append(Path(args[i + 1]))
+            i += 2
+        else:
+            i += 1
+    made = {parent for point in points for parent in point.parents
+            if parent != Path("/") and parent not in points
+            and not any(p in parent.parents for p in points)}
+    return [arg for folder in sorted(made) for arg in ("--chmod", "0755", str(folder))]
+
+
+def _sandbox_users() -> queue.SimpleQueue[int]:
+    """User ids for sandboxes of this grader process; far above real users' ids and
+    distinct per process, so that two graders on one machine share no process count."""
+    first = 200_000 + (os.getpid() % 100_000) * USERS_PER_GRADER
+    users: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for uid in range(first, first + USERS_PER_GRADER):
+        users.put(uid)
+    return users
+
+
+USERS_PER_GRADER = 32
+_USERS = _sandbox_users()
+
+
+def drops_privileges(level: Isolation) -> bool:
+    """Whether a child of ``level`` runs as an unprivileged user of its own (bwrap under
+    root, with util-linux setpriv)."""
+    return level is Isolation.BWRAP and os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+@contextlib.contextmanager
+def sandbox_user(level: Isolation) -> Iterator[int | None]:
+    """A user id no other live sandbox of this grader has (None: the child keeps ours)."""
+    if not drops_privileges(level):
+        yield None
+        return
+    uid = _USERS.get()
+    try:
+        yield uid
+    finally:
+        _USERS.put(uid)
 
 
 UNSHARE_PREFIX = ["unshare", "--user", "--map-current-user", "--net", "--pid",
@@ -128,14 +203,15 @@ def works(level: Isolation) -> bool:
     if shutil.which(tool) is None:
         return False
     with tempfile.TemporaryDirectory(prefix="hw3-probe-") as tmp:
-        layout = Layout(Path(tmp, "runtime"), Path(tmp, "work"), level)
-        layout.runtime.mkdir()
-        layout.work.mkdir()
-        command = [*prefix(layout, {}), sys.executable, "-c", "import sys; print('ok')"]
-        try:
-            done = subprocess.run(command, capture_output=True, timeout=30, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            return False
+        with sandbox_user(level) as uid:
+            layout = Layout(Path(tmp, "runtime"), Path(tmp, "work"), level, uid)
+            layout.runtime.mkdir()
+            layout.work.mkdir()
+            command = [*prefix(layout, {}), sys.executable, "-c", "import sys; print('ok')"]
+            try:
+                done = subprocess.run(command, capture_output=True, timeout=30, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                return False
         return done.returncode == 0 and done.stdout.strip() == b"ok"
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from ..errors import describe_exit
 from ..models import CallOutcome, Isolation, Job, JobOutcome, Status
 from . import protocol
-from .isolation import Layout, prefix
+from .isolation import Layout, prefix, sandbox_user
 
 ENGINE_PACKAGE = __name__.split(".")[0]  # never importable by student code
 RUNTIME_FILES = {"child.py": "_grader_child.py", "protocol.py": "_grader_protocol.py"}
@@ -103,6 +103,8 @@ def _environment(job: Job, layout: Layout, limits: SandboxLimits) -> dict[str, s
         "GRADER_WORK": work,
         "GRADER_OUTBOX": f"{work}/outbox",
         "CUDA_VISIBLE_DEVICES": "",
+        "USER": "sandbox",  # the sandbox's user may have no passwd entry
+        "LOGNAME": "sandbox",
     }
     env.update({var: str(limits.threads) for var in THREAD_VARS})
     env["TOKENIZERS_PARALLELISM"] = "false"
@@ -119,9 +121,10 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _prepare(job: Job, base: Path, level: Isolation) -> Layout:
-    """Create the runtime and work folders of a job under ``base``."""
-    layout = Layout(base / "runtime", base / "work", level)
+def _prepare(job: Job, base: Path, level: Isolation, uid: int | None) -> Layout:
+    """Create the runtime and work folders of a job under ``base`` (the work folder owned
+    by ``uid``, the sandbox's own user, when given)."""
+    layout = Layout(base / "runtime", base / "work", level, uid)
     layout.runtime.mkdir(parents=True)
     here = Path(__file__).parent
     for name, target in RUNTIME_FILES.items():
@@ -139,6 +142,9 @@ def _prepare(job: Job, base: Path, level: Isolation) -> Layout:
     startup.mkdir(parents=True)
     for name, code in job.startup_files.items():
         (startup / name).write_text(code, encoding="utf-8")
+    if uid is not None:
+        for path in (layout.work, *layout.work.rglob("*")):
+            os.chown(path, uid, uid, follow_symlinks=False)
     return layout
 
 
@@ -248,7 +254,9 @@ class _Attempt:
                             started = time.monotonic()
                             deadline = started + self.timeouts.get(current, 30.0)
                         elif kind is protocol.MessageType.STEP_END:
-                            outcomes[current or "?"] = self._ended(msg)
+                            if current is None or msg.get("step_id") != current:
+                                continue  # not the step in progress: forged or stray
+                            outcomes[current] = self._ended(msg)
                             current = None
                             deadline = time.monotonic() + BETWEEN_STEPS_S
                         elif kind is protocol.MessageType.DONE:
@@ -347,8 +355,14 @@ def run_job(job: Job, base: Path, level: Isolation,
     The outcome's ``outbox`` is the host path of the job's outbox folder, links removed; it
     lives until ``base`` is removed.
     """
+    with sandbox_user(level) as uid:
+        return _run_job(job, base, level, limits, uid)
+
+
+def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
+             uid: int | None) -> JobOutcome:
     started = time.monotonic()
-    layout = _prepare(job, base, level)
+    layout = _prepare(job, base, level, uid)
     read_only = {name: Path(p) for name, p in job.files.items()} if level is Isolation.BWRAP \
         else {}
     outcomes: dict[str, CallOutcome] = {}
