@@ -88,6 +88,13 @@ def report(session: nox.Session) -> None:
     session.run("python", "-m", "hw3_grader.report_skeleton", *session.posargs)
 
 
+@nox.session(python=PYTHON)
+def bench_grade(session: nox.Session) -> None:
+    """Median seconds to grade one whole submission on the fixtures, on this machine."""
+    _install(session)
+    session.run("python", "-m", "hw3_grader.bench", *session.posargs)
+
+
 @nox.session(venv_params=["--system-site-packages"])
 def bench(session: nox.Session) -> None:
     """Faithful vs fast mode side by side (`-- --help` lists the options).

@@ -1,0 +1,67 @@
+"""Grading speed: seconds to grade one whole submission on the fixtures, on this machine.
+
+    python -m hw3_grader.bench [--runs 3] [--sample reference] [--json bench-grade.json]
+
+Grades the bundled sample `--runs` times from scratch (no job cache, `--regrade`) and prints
+the median seconds per submission and each sandbox job's time. Goal: under 60 s on a
+2-core CPU, stretch 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from .config import Settings
+from .pipeline import run_batch
+
+SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "submissions"
+
+
+def measure(sample: Path, runs: int, out_root: Path) -> dict:
+    """Grade `sample` `runs` times; the wall seconds of each run and its report's timing."""
+    seconds = []
+    for run in range(runs):
+        out = out_root / f"run{run}"
+        started = time.perf_counter()
+        result = run_batch(Settings(submissions=(sample,), out=out, regrade=True,
+                                    job_cache=False, progress=False), say=lambda _: None)
+        seconds.append(time.perf_counter() - started)
+        report = result.reports[0]
+        if report.error:
+            raise RuntimeError(f"grading {sample.name} failed: {report.error}")
+    return {
+        "sample": sample.name, "runs": runs, "seconds": [round(s, 1) for s in seconds],
+        "median_seconds": round(statistics.median(seconds), 1),
+        "score": f"{report.auto_points}/{report.auto_max}", "isolation": report.isolation,
+        "cpus": os.cpu_count(), "machine": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sample", default="reference", help="a folder of fixtures/submissions")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    sample = SAMPLES / args.sample
+    if not sample.is_dir():
+        parser.error(f"no sample {sample}")
+    with tempfile.TemporaryDirectory(prefix="hw3-bench-") as tmp:
+        figures = measure(sample, args.runs, Path(tmp))
+    print(f"grading one submission ({figures['sample']}, {figures['score']}, isolation "
+          f"{figures['isolation']}, {figures['cpus']} CPUs): median {figures['median_seconds']} s"
+          f" over {figures['runs']} runs {figures['seconds']} (goal < 60 s, stretch < 30 s)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
