@@ -263,6 +263,11 @@ class Hw3Plugin:
         except Exception as exc:  # noqa: BLE001
             return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                         f"({type(exc).__name__}: {exc})", step.status)
+        notes = sorted(set(facts.get("compat", [])))
+        if notes:  # names from older transformers releases: read, noted, never penalised
+            check = "lab2d.eval_epoch"
+            verdicts[check] = Verdict(verdicts[check].passed, verdicts[check].message
+                                      + " (compatibility: " + "; ".join(notes) + ")")
         return _results(NOTEBOOK_CHECKS, verdicts, step.status)
 
 
