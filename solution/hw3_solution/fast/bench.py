@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import platform
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +27,11 @@ import torch
 
 from hw3_solution.fast.bench_report import format_report, goals
 from hw3_solution.fast.lm_data import epoch_orders, read_wikitext_rows, tokenize_rows
-from hw3_solution.fast.lm_eval import row_losses
+from hw3_solution.fast.lm_eval import batch_losses, row_losses
 from hw3_solution.fast.lm_train import FastTrainConfig, train_causal_lm
 
 ITEMS = ("lab1", "perplexity", "full", "lora")
+OBJECTIVE_BATCHES = 60  # batches whose loss both modes compute at the same weights
 REAL_TRAIN_ROWS = 3671  # the handout's first 10% of the 36,718-row train split
 HANDOUT_FRACTION = 0.1
 LM_EPOCHS = 3
@@ -187,27 +190,30 @@ def bench_perplexity(setup: BenchSetup, lm: LMInputs) -> dict:
                  "tokens_per_second": tokens / fast_seconds, "peak_gib": peak_gib(setup.device),
                  "perplexity": fast_ppl},
         "speedup": faithful_seconds / fast_seconds,
-        "agreement": {"log_perplexity": rel_diff(_log(faithful_ppl), _log(fast_ppl))},
+        "agreement": {"log_perplexity": rel_diff(math.log(faithful_ppl), math.log(fast_ppl))},
     }
 
 
-def _log(value: float) -> float:
-    import math
-
-    return math.log(value)
-
-
-def step_agreement(faithful: list[float], fast: list[float], tokens: list[int]) -> dict:
-    """Relative differences of the per-step losses over the steps both ran (token steps)."""
+def loss_agreement(faithful: list[float], fast: list[float], tokens: list[int]) -> dict:
+    """Relative differences of paired per-batch losses, over the batches holding tokens."""
     diffs = [rel_diff(a, b) for a, b, n in zip(faithful, fast, tokens) if n]
     return {"steps": len(diffs), "max": max(diffs), "mean": sum(diffs) / len(diffs)}
 
 
 def bench_finetune(setup: BenchSetup, lm: LMInputs, method: str) -> dict:
-    """3 epochs of `method` fine-tuning, faithful (maybe cut and extrapolated) and fast."""
-    from hw3_solution.fast.faithful_lm import run_faithful_training
+    """3 epochs of `method` fine-tuning, faithful (maybe cut and extrapolated) and fast.
+
+    Agreement: the objective of the first batches at the initial weights in both modes'
+    arithmetic (fp32 padded to the maximum length vs bf16 bucket-padded); the training
+    losses of the steps both ran (dropout masks differ between the modes); the evaluation
+    loss after the faithful run's last step.
+    """
+    from hw3_solution.fast.faithful_lm import run_faithful_training, trainer_batch_losses
 
     orders = epoch_orders(len(lm.train_texts), LM_EPOCHS, SEED)
+    config = FastTrainConfig(epochs=LM_EPOCHS, seed=SEED)
+    plan = [batch for order in orders for batch in order.split(config.batch_size)]
+    batch_tokens = [int(lm.train_rows.lengths[batch].sum()) for batch in plan]
     model = load_lm(setup, method)
     fresh_memory(setup.device)
     faithful = run_faithful_training(model, lm.faithful_data, orders,
@@ -217,27 +223,29 @@ def bench_finetune(setup: BenchSetup, lm: LMInputs, method: str) -> dict:
     del model
 
     model = load_lm(setup, method).to(setup.device)
+    check = plan[: min(OBJECTIVE_BATCHES, faithful.steps_run)]
+    objective = loss_agreement(trainer_batch_losses(model, lm.faithful_data, check),
+                               batch_losses(model, lm.train_rows, check), batch_tokens)
     fresh_memory(setup.device)
     cut = faithful.steps_run if faithful.truncated else None
-    config = FastTrainConfig(epochs=LM_EPOCHS, seed=SEED, extra_eval_steps=(cut,) if cut else ())
+    if cut:
+        config = FastTrainConfig(epochs=LM_EPOCHS, seed=SEED, extra_eval_steps=(cut,))
     fast = train_causal_lm(model, lm.train_rows, lm.eval_rows, config)
     fast_peak = peak_gib(setup.device)
     del model
     fresh_memory(setup.device)
 
-    batch_tokens = [int(lm.train_rows.lengths[b].sum())
-                    for order in orders for b in order.split(config.batch_size)]
     tokens = sum(batch_tokens)
-    evals = dict(fast.evals)
-    agreement = {"first_steps": step_agreement(faithful.step_losses, fast.step_losses,
-                                               batch_tokens)}
-    fast_eval_losses = [losses.trainer_eval_loss(config.batch_size)
-                        for _, losses in fast.evals]
+    fast_eval_losses = [losses.trainer_eval_loss(config.batch_size) for _, losses in fast.evals]
+    agreement = {
+        "objective_first_batches": objective,
+        "training_steps": loss_agreement(faithful.step_losses, fast.step_losses, batch_tokens),
+    }
     if cut:
         agreement["eval_loss_after_steps"] = {
             "steps": cut,
             "diff": rel_diff(faithful.eval_losses[-1],
-                             evals[cut].trainer_eval_loss(config.batch_size)),
+                             dict(fast.evals)[cut].trainer_eval_loss(config.batch_size)),
         }
     else:
         agreement["final_eval_loss"] = rel_diff(faithful.eval_losses[-1], fast_eval_losses[-1])
@@ -251,11 +259,13 @@ def bench_finetune(setup: BenchSetup, lm: LMInputs, method: str) -> dict:
                      "step_seconds": faithful.step_seconds, "eval_seconds": faithful.eval_seconds,
                      "setup_seconds": faithful.setup_seconds, "total_steps": faithful.total_steps,
                      "tokens_per_second": tokens / faithful_seconds, "peak_gib": faithful_peak,
-                     "eval_losses": faithful.eval_losses, "train_losses": faithful.train_losses},
+                     "eval_losses": faithful.eval_losses, "train_losses": faithful.train_losses,
+                     "step_losses": faithful.step_losses},
         "fast": {"seconds": fast.seconds, "prep_seconds": lm.fast_prep,
                  "capture_seconds": fast.capture_seconds, "graph_widths": fast.graph_widths,
                  "tokens_per_second": tokens / fast.seconds, "peak_gib": fast_peak,
-                 "eval_losses": fast_eval_losses, "train_losses": fast.epoch_train_losses},
+                 "eval_losses": fast_eval_losses, "train_losses": fast.epoch_train_losses,
+                 "step_losses": fast.step_losses[: faithful.steps_run]},
         "speedup": faithful_seconds / fast.seconds,
         "agreement": agreement,
     }
@@ -326,7 +336,11 @@ def run(args: argparse.Namespace) -> dict:
                     "lora": lambda: bench_finetune(setup, lm, "lora")}
     for item in items:
         print(f"-- {item} ...", flush=True)
-        report["results"].append(runners[item]())
+        try:
+            report["results"].append(runners[item]())
+        except Exception as error:  # one item's failure is reported; the others still run
+            traceback.print_exc()
+            report["results"].append({"item": item, "error": f"{type(error).__name__}: {error}"})
     report["goals"] = goals(report)
     return report
 

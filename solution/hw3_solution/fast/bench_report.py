@@ -19,6 +19,9 @@ def goals(report: dict) -> list[dict]:
     """Each goal that the report's items can answer, with what was seen."""
     out = []
     for result in report["results"]:
+        if "error" in result:
+            out.append(_check(f"{result['item']}: ran", False, result["error"]))
+            continue
         item, fast, agree = result["item"], result["fast"], result["agreement"]
         if item in ("full", "lora"):
             out.append(_check(
@@ -26,11 +29,11 @@ def goals(report: dict) -> list[dict]:
                 result["speedup"] >= MIN_SPEEDUP and fast["seconds"] < MAX_FINETUNE_SECONDS,
                 f"{result['speedup']:.1f}x, {fast['seconds']:.1f} s",
             ))
-            steps = agree["first_steps"]
+            steps = agree["objective_first_batches"]
             out.append(_check(
-                f"{item}: per-step losses within {STEP_LOSS_TOLERANCE:.0%}",
+                f"{item}: per-token losses of the first batches within {STEP_LOSS_TOLERANCE:.0%}",
                 steps["max"] <= STEP_LOSS_TOLERANCE,
-                f"max {steps['max']:.2%} over the first {steps['steps']} steps",
+                f"max {steps['max']:.3%} over {steps['steps']} batches at the same weights",
             ))
             if "final_eval_loss" in agree:
                 diff, label = agree["final_eval_loss"], "final eval loss"
@@ -65,8 +68,9 @@ def _agreement_text(result: dict) -> str:
     if result["item"] == "perplexity":
         return (f"ppl {result['faithful']['perplexity']:.4g} vs {result['fast']['perplexity']:.4g}"
                 f" (log {agree['log_perplexity']:.3%})")
-    steps = agree["first_steps"]
-    text = f"first {steps['steps']} step losses max {steps['max']:.2%}"
+    objective, steps = agree["objective_first_batches"], agree["training_steps"]
+    text = (f"objective of {objective['steps']} batches max {objective['max']:.3%}; "
+            f"{steps['steps']} training steps mean {steps['mean']:.2%}")
     if "final_eval_loss" in agree:
         return text + f", final eval loss {agree['final_eval_loss']:.2%}"
     cut = agree["eval_loss_after_steps"]
@@ -87,6 +91,9 @@ def format_report(report: dict) -> str:
     ]
     notes = []
     for result in report["results"]:
+        if "error" in result:
+            lines.append(f"{result['item']:<11} failed: {result['error']}")
+            continue
         faithful, fast = result["faithful"], result["fast"]
         cut = faithful.get("estimated_from_steps")
         mark = "*" if cut else ""

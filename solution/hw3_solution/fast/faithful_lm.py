@@ -119,6 +119,28 @@ def prepare_faithful_data(tokenizer, train_texts: Sequence[str], eval_texts: Seq
     return data, time.perf_counter() - started
 
 
+def trainer_batch_losses(model: torch.nn.Module, data, batches: Sequence[torch.Tensor]
+                         ) -> list[float]:
+    """The Trainer's loss of each batch at the current weights, without dropout: the handout's
+    collated rows (padded to the maximum length, with the attention mask) in fp32, summed
+    next-token loss over the count of non-pad labels. A batch without tokens gives NaN."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for rows in batches:
+            batch = data.data_collator([data.train_dataset[int(i)] for i in rows])
+            labels = batch["labels"].to(device)
+            logits = model(input_ids=batch["input_ids"].to(device),
+                           attention_mask=batch["attention_mask"].to(device)).logits
+            summed = torch.nn.functional.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), reduction="sum")
+            losses.append(summed / labels.ne(-100).sum())
+    model.train(was_training)
+    return [float(loss) for loss in losses]
+
+
 def run_faithful_training(
     model: torch.nn.Module,
     data,

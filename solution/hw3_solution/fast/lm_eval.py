@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from hw3_solution.fast.gpt2_forward import causal_lm_logits
-from hw3_solution.fast.lm_data import IGNORE_INDEX, TokenRows
+from hw3_solution.fast.lm_data import IGNORE_INDEX, TokenRows, bucket_width
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,36 @@ def row_losses(
             start = stop
     model.train(was_training)
     return RowLosses(sums.cpu(), counts.cpu(), rows.lengths.clone())
+
+
+def batch_losses(
+    model: torch.nn.Module,
+    rows: TokenRows,
+    batches: list[torch.Tensor],
+    *,
+    bucket_multiple: int = 64,
+    bf16: bool | None = None,
+) -> list[float]:
+    """The training objective of each batch at the current weights, without dropout:
+    summed next-token loss over the batch's real tokens, rows padded to the bucket width.
+    A batch without tokens gives NaN (the Trainer's value for it)."""
+    device = next(model.parameters()).device
+    bf16 = device.type == "cuda" if bf16 is None else bf16
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    width = bucket_width(int(rows.lengths.max()), bucket_multiple)
+    padded = rows.padded_to(max(width, rows.ids.shape[1]))
+    ids, targets = padded.ids.to(device), padded.targets().to(device)
+    was_training = model.training
+    model.eval()
+    losses = []
+    with torch.inference_mode(), autocast:
+        for batch in batches:
+            width = bucket_width(int(rows.lengths[batch].max()), bucket_multiple)
+            index = batch.to(device)
+            summed = F.cross_entropy(
+                causal_lm_logits(model, ids[index, :width]).flatten(0, 1).float(),
+                targets[index, :width].flatten(), ignore_index=IGNORE_INDEX, reduction="sum",
+            )
+            losses.append(summed / rows.lengths[batch].sum())
+    model.train(was_training)
+    return [float(loss) for loss in losses]
