@@ -53,19 +53,12 @@ class SandboxError(GraderError):
 
 
 class SandboxTimeout(SandboxError, TimeoutError):
-    """A step in the sandbox ran past its wall-clock limit and was killed."""
-
-    @classmethod
-    def from_step(cls, step_id: str, seconds: float) -> SandboxTimeout:
-        return cls(f"step {step_id!r} ran longer than {seconds:g} s and was stopped")
+    """A step in the sandbox ran past its wall-clock limit and was killed. (The runner
+    reports this as a ``timeout`` outcome; the class names the case for callers.)"""
 
 
 class SandboxDied(SandboxError, RuntimeError):
-    """The sandboxed process ended without answering."""
-
-    @classmethod
-    def from_returncode(cls, returncode: int | None) -> SandboxDied:
-        return cls(describe_exit(returncode))
+    """The sandboxed process ended without answering (reported as a ``died`` outcome)."""
 
 
 _SIGNAL_HINTS = {

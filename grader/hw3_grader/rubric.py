@@ -85,12 +85,6 @@ class Rubric:
             raise RubricError(f"rubric {path} is not valid TOML: {exc}") from None
         return parse(data, str(path))
 
-    def item(self, item_id: str) -> RubricItem:
-        for it in self.items:
-            if it.item_id == item_id:
-                return it
-        raise KeyError(f"no rubric item {item_id!r}")
-
     def item_of_check(self) -> dict[str, str]:
         """Check id -> item id."""
         return {c: it.item_id for it in self.items for c in it.checks}
