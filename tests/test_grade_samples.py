@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hw3_fixtures.samples import SAMPLES, expected_scores, write_samples
+from hw3_fixtures.samples import EXPECTED_FILE, SAMPLES, expected_scores, write_samples
 from hw3_grader.config import Settings
 from hw3_grader.models import SubmissionReport
 from hw3_grader.pipeline import run_batch
@@ -28,13 +28,13 @@ def graded(tmp_path_factory) -> dict[str, SubmissionReport]:
 
 def test_committed_samples_are_fresh(tmp_path):
     """The committed samples are what the generator makes from today's solution."""
-    write_samples(tmp_path)
+    write_samples(tmp_path, tmp_path / "expected.json")
     for sample in SAMPLES:
         for name in ("code.zip", "report.pdf"):
             fresh, committed = tmp_path / sample.name / name, SUBMISSIONS / sample.name / name
             assert fresh.read_bytes() == committed.read_bytes(), (
                 f"{committed} is stale: run python -m hw3_fixtures.samples")
-    assert json.loads((SUBMISSIONS / "expected.json").read_text()) == EXPECTED
+    assert json.loads(EXPECTED_FILE.read_text()) == EXPECTED
 
 
 def test_every_sample_is_graded(graded):
