@@ -197,13 +197,14 @@ class Hw3Plugin:
         for name in LAB2_REFERENCE_PIECES:
             unit = nb.definitions.get(name)
             if unit is not None:
-                inserts.setdefault(unit.position[0], []).append(self._reference_lab2[name])
+                inserts.setdefault(unit.position[0], []).append(name)
         cells = []
         for index, cell in enumerate(notebook.cells):
             cells.append(cell)
-            for source in inserts.get(index, []):
-                cells.append(nbformat.v4.new_code_cell(source))
-        cells.append(nbformat.v4.new_code_cell(FACTS_CELL))
+            for name in inserts.get(index, []):  # fixed ids: the same job has the same key
+                cells.append(nbformat.v4.new_code_cell(self._reference_lab2[name],
+                                                       id=f"hw3-reference-{name}"))
+        cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
         notebook.cells = cells
         return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
 
