@@ -297,13 +297,18 @@ def judge_training(data: Mapping, n_epochs: int,
     if valid and tests:
         epoch_evals = valid[:len(trains)] if trains else valid
         best = min(epoch_evals, key=lambda c: c["loss"])
-        same = _close(tests[-1]["weights"], best["weights"])
-        v["lab1f.best_weights"] = (ok if same else fail)(
-            "expected the test set to be evaluated with the weights of the epoch with the "
-            f"lowest validation loss (epoch {epoch_evals.index(best) + 1}); the tested weights "
-            "differ" + (" (the last epoch's were used)" if _close(
-                tests[-1]["weights"], epoch_evals[-1]["weights"]) else "")
-        )
+        epoch = epoch_evals.index(best) + 1
+        if _close(tests[-1]["weights"], best["weights"]):
+            v["lab1f.best_weights"] = ok(
+                f"the test set was evaluated with the weights of epoch {epoch}, the epoch with "
+                "the lowest validation loss")
+        else:
+            last = _close(tests[-1]["weights"], epoch_evals[-1]["weights"])
+            v["lab1f.best_weights"] = fail(
+                "expected the test set to be evaluated with the weights of the epoch with the "
+                f"lowest validation loss (epoch {epoch}); the tested weights differ"
+                + (" (they are the last epoch's: keep a real copy, e.g. "
+                   "copy.deepcopy(model.state_dict()), and load it back)" if last else ""))
     else:
         v["lab1f.best_weights"] = fail(
             f"expected validation after each epoch and one test evaluation; saw {len(valid)} "
@@ -311,12 +316,13 @@ def judge_training(data: Mapping, n_epochs: int,
         )
     predictions = [c for c in calls if c["kind"] == "predict"]
     probs = [float(x) for c in predictions for x in c["result"] if _is_prob(x)]
-    printed = any(_was_printed(p, numbers) for p in probs)
-    v["lab1f.prediction"] = (ok if printed else fail)(
-        "expected the first test review's predicted class and probability printed; "
-        + ("a prediction was made but its probability was not printed" if predictions
-           else "predict_sentiment was not called")
-    )
+    if any(_was_printed(p, numbers) for p in probs):
+        v["lab1f.prediction"] = ok("the first test review's class and probability were printed")
+    else:
+        v["lab1f.prediction"] = fail(
+            "expected the first test review's predicted class and probability printed; "
+            + ("a prediction was made but its probability was not printed" if predictions
+               else "predict_sentiment was not called"))
     return v
 
 
