@@ -62,6 +62,7 @@ def test_goals_and_table_read_the_report():
 def test_cpu_sized_run_on_the_fixtures(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert bench.main(["--only", "perplexity,lora", "--faithful-steps", "3",
+                       "--train-rows", "40",
                        "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "No CUDA GPU here: running the CPU-sized version on the fixtures." in printed

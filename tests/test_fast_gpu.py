@@ -19,7 +19,7 @@ def _run(rows, eval_rows, **config) -> tuple:
     model = AutoModelForCausalLM.from_pretrained(
         SOURCE.gpt2_dir, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0).cuda()
     result = train_causal_lm(model, rows, eval_rows, FastTrainConfig(
-        epochs=2, warmup_steps=5, learning_rate=1e-3, bucket_multiple=32, **config))
+        epochs=2, warmup_steps=5, learning_rate=1e-3, pack_multiple=64, **config))
     return result, model
 
 
@@ -36,4 +36,5 @@ def test_cuda_graph_steps_equal_eager_steps():
     for (name, a), b in zip(eager_model.named_parameters(), graphed_model.parameters()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), name
     bf16, _ = _run(rows, eval_rows)  # the default: bf16 autocast and graphs
-    assert bf16.step_losses == pytest.approx(eager.step_losses, rel=2e-2)
+    diffs = [abs(a - b) / a for a, b in zip(eager.step_losses, bf16.step_losses) if a]
+    assert sum(diffs) / len(diffs) < 0.01 and max(diffs) < 0.05

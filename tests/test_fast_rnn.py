@@ -46,6 +46,9 @@ def test_lstm_logits_is_the_reference_forward_on_sorted_batches(hparams):
     ids[1, 5:], ids[2, 3:], ids[3, 1:] = 0, 0, 0
     with torch.no_grad():
         assert torch.allclose(lstm_logits(model, ids, lengths), model(ids, lengths), atol=1e-6)
+        both_ways = lab_rnn.LSTM(30, 4, 8, 2, 2, 0.0, 0, True).eval()  # packed path
+        assert torch.allclose(lstm_logits(both_ways, ids, lengths), both_ways(ids, lengths),
+                              atol=1e-6)
 
 
 @pytest.mark.slow

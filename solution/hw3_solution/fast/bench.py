@@ -289,7 +289,7 @@ def choose_setup(args: argparse.Namespace) -> BenchSetup:
         rows = len(read_wikitext_rows(source.wikitext_dir / "wiki.train.raw"))
         train_rows = int(rows * HANDOUT_FRACTION + 1e-9)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.processor() or 'cpu'})"
-    return BenchSetup(source, device, name, train_rows,
+    return BenchSetup(source, device, name, args.train_rows or train_rows,
                       args.rnn_epochs or 5, args.faithful_steps)
 
 
@@ -355,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faithful-steps", type=int,
                         help="run only this many faithful fine-tuning steps and extrapolate")
     parser.add_argument("--rnn-epochs", type=int, help="Lab 1 epochs (default 5)")
+    parser.add_argument("--train-rows", type=int,
+                        help="WikiText training rows (default: the handout's 10%% of the split)")
     parser.add_argument("--only", help=f"comma-separated items out of {','.join(ITEMS)}")
     parser.add_argument("--out", default="bench-results.json", help="the JSON report")
     args = parser.parse_args(argv)

@@ -1,10 +1,11 @@
 """A lean forward pass of a Hugging Face GPT-2 (plain or wrapped by peft) to next-token logits.
 
 It calls the model's own modules (so LoRA layers take part) with the same arithmetic as
-`GPT2LMHeadModel.forward`, but without the library's per-call host work: no attention mask
+`GPT2LMHeadModel.forward`, but without the library's per-call host work: no padding mask
 (rows are right-padded and attention is causal, so a real token never sees a pad), SDPA
 with `is_causal=True` (flash attention on CUDA) and a one-kernel tanh GELU. Pad positions
-get finite logits that the loss ignores.
+get finite logits that the loss ignores. Rows may also be packed end to end in one
+sequence, with a block-diagonal causal mask and positions restarting per row.
 """
 
 from __future__ import annotations
@@ -36,16 +37,30 @@ def _scaling(config, layer_idx: int) -> float:
     return scale
 
 
-def causal_lm_logits(model: torch.nn.Module, input_ids: torch.Tensor) -> torch.Tensor:
-    """Logits [batch, seq, vocab] of right-padded `input_ids` [batch, seq]."""
+def causal_lm_logits(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    positions: torch.Tensor | None = None,
+    segments: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Logits [batch, seq, vocab] of right-padded `input_ids` [batch, seq].
+
+    For packed rows, `segments` [batch, seq] numbers the row each token belongs to (a token
+    attends only to earlier tokens of its own row) and `positions` restart at 0 for each row.
+    """
     lm = gpt2_lm_of(model)
     config, transformer = lm.config, lm.transformer
     batch, seq = input_ids.shape
     heads = config.n_head
     head_dim = config.n_embd // heads
     dropout_p = config.attn_pdrop if lm.training else 0.0
-    positions = torch.arange(seq, device=input_ids.device)
+    index = torch.arange(seq, device=input_ids.device)
+    positions = index if positions is None else positions
     hidden = transformer.drop(transformer.wte(input_ids) + transformer.wpe(positions))
+    mask = None
+    if segments is not None:
+        same_row = segments[:, :, None] == segments[:, None, :]
+        mask = (same_row & (index[:, None] >= index[None, :]))[:, None]
     for layer_idx, block in enumerate(transformer.h):
         attn, mlp = block.attn, block.mlp
         query, key, value = attn.c_attn(block.ln_1(hidden)).split(config.n_embd, dim=2)
@@ -53,7 +68,7 @@ def causal_lm_logits(model: torch.nn.Module, input_ids: torch.Tensor) -> torch.T
             part.view(batch, seq, heads, head_dim).transpose(1, 2) for part in (query, key, value)
         )
         context = F.scaled_dot_product_attention(
-            query, key, value, dropout_p=dropout_p, is_causal=True,
+            query, key, value, attn_mask=mask, dropout_p=dropout_p, is_causal=mask is None,
             scale=_scaling(config, layer_idx),
         )
         context = context.transpose(1, 2).reshape(batch, seq, config.n_embd)

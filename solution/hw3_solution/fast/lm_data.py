@@ -107,3 +107,46 @@ def batches_of(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     return list(order.split(batch_size))
+
+
+@dataclass(frozen=True)
+class PackedBatches:
+    """Training batches with each batch's rows laid end to end in one sequence [steps, width].
+
+    `positions` restart at 0 for every row, `segments` number the batch's rows (padding slots
+    get the batch size), `targets` are each row's next tokens (-100 at a row's end, at pad ids
+    and in padding). `widths` holds each step's length, a multiple of the packing multiple.
+    """
+
+    ids: torch.Tensor
+    targets: torch.Tensor
+    positions: torch.Tensor
+    segments: torch.Tensor
+    widths: list[int]
+    tokens: list[int]  # real tokens of each batch
+
+
+def pack_batches(rows: TokenRows, batches: Sequence[torch.Tensor], batch_size: int,
+                 multiple: int) -> PackedBatches:
+    """Pack every batch of row indices (at most `batch_size` rows) into one padded sequence."""
+    targets = rows.targets()
+    lengths = rows.lengths.tolist()
+    tokens = [sum(lengths[i] for i in batch.tolist()) for batch in batches]
+    widths = [bucket_width(total, multiple) for total in tokens]
+    shape = (len(batches), max(widths, default=multiple))
+    out_ids = torch.full(shape, rows.pad_id, dtype=torch.long)
+    out_targets = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
+    out_positions = torch.zeros(shape, dtype=torch.long)
+    out_segments = torch.full(shape, batch_size, dtype=torch.long)
+    for step, batch in enumerate(batches):
+        if len(batch) > batch_size:
+            raise ValueError(f"a batch of {len(batch)} rows exceeds batch size {batch_size}")
+        start = 0
+        for segment, row in enumerate(batch.tolist()):
+            stop = start + lengths[row]
+            out_ids[step, start:stop] = rows.ids[row, : lengths[row]]
+            out_targets[step, start:stop] = targets[row, : lengths[row]]
+            out_positions[step, start:stop] = torch.arange(lengths[row])
+            out_segments[step, start:stop] = segment
+            start = stop
+    return PackedBatches(out_ids, out_targets, out_positions, out_segments, widths, tokens)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from hw3_solution.fast.gpt2_forward import causal_lm_logits
-from hw3_solution.fast.lm_data import IGNORE_INDEX, TokenRows, bucket_width
+from hw3_solution.fast.lm_data import IGNORE_INDEX, TokenRows, pack_batches
 
 
 @dataclass(frozen=True)
@@ -93,29 +93,30 @@ def batch_losses(
     rows: TokenRows,
     batches: list[torch.Tensor],
     *,
-    bucket_multiple: int = 64,
+    batch_size: int = 8,
+    pack_multiple: int = 256,
     bf16: bool | None = None,
 ) -> list[float]:
-    """The training objective of each batch at the current weights, without dropout:
-    summed next-token loss over the batch's real tokens, rows padded to the bucket width.
-    A batch without tokens gives NaN (the Trainer's value for it)."""
+    """The training objective of each batch at the current weights, without dropout, in the
+    fast mode's arithmetic (rows packed, bf16 on CUDA): summed next-token loss over the
+    batch's real tokens. A batch without tokens gives NaN (the Trainer's value for it)."""
     device = next(model.parameters()).device
     bf16 = device.type == "cuda" if bf16 is None else bf16
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    width = bucket_width(int(rows.lengths.max()), bucket_multiple)
-    padded = rows.padded_to(max(width, rows.ids.shape[1]))
-    ids, targets = padded.ids.to(device), padded.targets().to(device)
+    packed = pack_batches(rows, batches, batch_size, pack_multiple)
+    tensors = [t.to(device) for t in (packed.ids, packed.targets, packed.positions,
+                                      packed.segments)]
     was_training = model.training
     model.eval()
     losses = []
     with torch.inference_mode(), autocast:
-        for batch in batches:
-            width = bucket_width(int(rows.lengths[batch].max()), bucket_multiple)
-            index = batch.to(device)
+        for step, width in enumerate(packed.widths):
+            ids, targets, positions, segments = (t[step : step + 1, :width] for t in tensors)
             summed = F.cross_entropy(
-                causal_lm_logits(model, ids[index, :width]).flatten(0, 1).float(),
-                targets[index, :width].flatten(), ignore_index=IGNORE_INDEX, reduction="sum",
+                causal_lm_logits(model, ids, positions, segments).flatten(0, 1).float(),
+                targets.flatten(), ignore_index=IGNORE_INDEX, reduction="sum",
             )
-            losses.append(summed / rows.lengths[batch].sum())
+            real = (segments < batch_size) & (ids != rows.pad_id)
+            losses.append(summed / real.sum())
     model.train(was_training)
     return [float(loss) for loss in losses]

@@ -7,9 +7,10 @@ draw as the reference's DataLoader, padded to the batch's longest row); the per-
 metrics (means of per-batch means); the best-validation-loss weights for the test.
 
 Changed: every review is tokenized once into one tensor on the device (the reference
-tokenizes in `__getitem__` on every access); each batch's rows are sorted by length on the
-host beforehand so packing needs no host-device round trip; the optimizer is fused; the
-losses and accuracies stay on the device until the epoch ends (one sync per epoch).
+tokenizes in `__getitem__` on every access); the unidirectional LSTM reads each row's
+output at its last token instead of packing (the same result, without packing's
+per-timestep copies and host-device round trip); the optimizer is fused; the losses and
+accuracies stay on the device until the epoch ends (one sync per epoch).
 """
 
 from __future__ import annotations
@@ -61,9 +62,21 @@ def encode_split(x, y, vocab: dict, hparams) -> EncodedSplit:
     return EncodedSplit(ids, lengths, labels)
 
 
-def lstm_logits(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The reference `LSTM.forward` for a batch already sorted by descending length."""
+def lstm_logits(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor,
+                last: torch.Tensor | None = None) -> torch.Tensor:
+    """The reference `LSTM.forward` for a batch sorted by descending length (CPU `lengths`).
+
+    A unidirectional LSTM runs over the padded batch without packing: the padding comes
+    after each row's tokens, so the output at its last token (`last` = lengths - 1, on the
+    device) is the final hidden state that packing would give. A bidirectional one is packed.
+    """
     embedded = model.dropout(model.embedding(ids))
+    if not model.lstm.bidirectional:
+        if not model.lstm.batch_first:
+            raise ValueError("the fast mode expects the reference LSTM (batch_first=True)")
+        last = lengths.to(ids.device) - 1 if last is None else last
+        output, _ = model.lstm(embedded)
+        return model.fc(model.dropout(output[torch.arange(len(ids), device=ids.device), last]))
     packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=True)
     _, (hidden, _) = model.lstm(packed)
     last = torch.cat([hidden[-2], hidden[-1]], dim=-1) if model.lstm.bidirectional else hidden[-1]
@@ -74,6 +87,7 @@ def lstm_logits(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor
 class _Batch:
     rows: torch.Tensor  # device indices, sorted by descending length
     lengths: torch.Tensor  # CPU
+    last: torch.Tensor  # device: lengths - 1
     width: int
 
 
@@ -84,11 +98,13 @@ def _batches(index_batches: list[torch.Tensor], split: EncodedSplit,
     for rows in index_batches:
         lengths, order = torch.sort(split.lengths[rows], descending=True, stable=True)
         sorted_batches.append((rows[order], lengths))
-    flat = torch.cat([rows for rows, _ in sorted_batches]).to(device, non_blocking=True)
+    flat = torch.cat([torch.stack([rows, lengths - 1]) for rows, lengths in sorted_batches],
+                     dim=1).to(device)
     out, start = [], 0
     for rows, lengths in sorted_batches:
-        out.append(_Batch(flat[start : start + len(rows)], lengths, int(lengths[0])))
-        start += len(rows)
+        stop = start + len(rows)
+        out.append(_Batch(flat[0, start:stop], lengths, flat[1, start:stop], int(lengths[0])))
+        start = stop
     return out
 
 
@@ -102,7 +118,8 @@ def _run_epoch(model, batches: list[_Batch], split: EncodedSplit, optimizer=None
     acc_sum = torch.zeros((), device=device)
     with torch.set_grad_enabled(training):
         for batch in batches:
-            logits = lstm_logits(model, split.ids[batch.rows, : batch.width], batch.lengths)
+            logits = lstm_logits(model, split.ids[batch.rows, : batch.width], batch.lengths,
+                                 batch.last)
             labels = split.labels[batch.rows]
             loss = F.cross_entropy(logits, labels)
             if training:
