@@ -82,8 +82,9 @@ def _read_notebooks(submission, plugin: HomeworkPlugin
             continue
         try:
             notebooks[lab] = read_notebook(path, plugin.path_redirects)
-        except BadNotebook as exc:
-            unavailable[lab] = f"{name} could not be read ({exc}), so this item scores 0"
+        except BadNotebook as exc:  # said without the grader's own (temporary) folders
+            why = str(exc).replace(str(path), path.name)
+            unavailable[lab] = f"{name} could not be read ({why}), so this item scores 0"
             continue
         notes.extend(f"{name}, {problem}" for problem in notebooks[lab].problems)
     return notebooks, unavailable, notes

@@ -282,6 +282,8 @@ def _imports_of(module) -> str:
 
 def _outcome_message(step, needs) -> str:
     what = f"{needs[0]}(...)"
+    if "could not be loaded" in step.message:  # the notebook's top-level code, not `what`
+        return f"{what} was not called: {step.message}"
     if step.status is Status.TIMEOUT:
         return f"{what} ran past its time limit and was stopped"
     if step.status is Status.LIMIT:
