@@ -204,7 +204,7 @@ def bench_finetune(setup: BenchSetup, lm: LMInputs, method: str) -> dict:
     """3 epochs of `method` fine-tuning, faithful (maybe cut and extrapolated) and fast.
 
     Agreement: the objective of the first batches at the initial weights in both modes'
-    arithmetic (fp32 padded to the maximum length vs bf16 bucket-padded); the training
+    arithmetic (fp32 padded to the maximum length vs bf16 packed rows); the training
     losses of the steps both ran (dropout masks differ between the modes); the evaluation
     loss after the faithful run's last step.
     """

@@ -58,15 +58,6 @@ class TokenRows:
         ids = torch.nn.functional.pad(self.ids, (0, extra), value=self.pad_id)
         return TokenRows(ids, self.lengths, self.pad_id)
 
-    def with_empty_row(self) -> TokenRows:
-        """The same rows plus one all-pad row at the end (a filler that holds no tokens)."""
-        empty = torch.full((1, self.ids.shape[1]), self.pad_id, dtype=self.ids.dtype)
-        return TokenRows(
-            torch.cat([self.ids, empty.to(self.ids.device)]),
-            torch.cat([self.lengths, torch.zeros(1, dtype=self.lengths.dtype)]),
-            self.pad_id,
-        )
-
 
 def tokenize_rows(tokenizer, texts: Sequence[str], max_length: int | None = None) -> TokenRows:
     """Tokenize `texts` once, truncated like the handout (to `tokenizer.model_max_length`).
@@ -89,11 +80,11 @@ def tokenize_rows(tokenizer, texts: Sequence[str], max_length: int | None = None
     return TokenRows(ids, lengths, tokenizer.pad_token_id)
 
 
-def bucket_width(max_length: int, multiple: int) -> int:
-    """The static width a batch whose longest row has `max_length` tokens runs at (>= 1 slot)."""
+def bucket_width(length: int, multiple: int) -> int:
+    """`length` rounded up to a multiple of `multiple` (at least one multiple): static widths."""
     if multiple < 1:
         raise ValueError(f"bucket multiple must be >= 1, got {multiple}")
-    return multiple * max(1, math.ceil(max_length / multiple))
+    return multiple * max(1, math.ceil(length / multiple))
 
 
 def epoch_orders(n_rows: int, epochs: int, seed: int) -> list[torch.Tensor]:
