@@ -157,6 +157,16 @@ def _ran(trainer: Mapping) -> bool:
     return trainer["global_step"] > 0 and trainer["global_step"] >= trainer["max_steps"] > 0
 
 
+def _moved(measured: float | None, pretrained: float) -> bool:
+    """The grader's own measurement of the saved model differs from the pretrained one's
+    (the kernel's word that it trained is not enough)."""
+    return measured is not None and not math.isclose(measured, pretrained, rel_tol=1e-9)
+
+
+NO_TRAINER = ("none was created, or its model was not saved where the grader could measure "
+              "it")
+
+
 def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
                         pretrained: float, band: Sequence[float] | None = None
                         ) -> dict[str, Verdict]:
@@ -168,7 +178,7 @@ def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
     names = ("lab2d.eval_epoch", "lab2d.log_epoch", "lab2d.trained", "lab2d.reloaded",
              "lab2d.perplexity")
     if not trainers:
-        return {c: fail("expected a Trainer fine-tuning the full GPT-2; none was created")
+        return {c: fail(f"expected a Trainer fine-tuning the full GPT-2; {NO_TRAINER}")
                 for c in names}
     ran = [(i, t) for i, t in trainers if _ran(t)]
     i, t = (ran or trainers)[-1]
@@ -181,9 +191,11 @@ def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
             f"expected logging every epoch; saw logging_strategy={t['logging_strategy']!r}"),
     }
     losses = _train_losses(t)
-    v["lab2d.trained"] = (ok if ran and losses else fail)(
+    moved = _moved(perplexities.get(i), pretrained)
+    v["lab2d.trained"] = (ok if ran and losses and moved else fail)(
         f"expected trainer.train() to run all {t['max_steps']} steps and log the loss; saw "
-        f"{t['global_step']} steps, losses {[round(x, 3) for x in losses]}")
+        f"{t['global_step']} steps, losses {[round(x, 3) for x in losses]}"
+        + ("" if moved else ", and a saved model the grader measured as unchanged"))
     saved = set(facts.get("saved", []))
     reloads = [x for x in facts.get("loaded", [])
                if any(_same_dir(x["source"], s) for s in saved | {t["output_dir"]})]
@@ -203,7 +215,7 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
     trainers = [(i, t) for i, t in enumerate(facts.get("trainers", [])) if t["peft"]]
     names = ("lab2e.config", "lab2e.trainable", "lab2e.trained", "lab2e.perplexity")
     if not trainers:
-        return {c: fail("expected a Trainer fine-tuning a peft LoRA model; none was created")
+        return {c: fail(f"expected a Trainer fine-tuning a peft LoRA model; {NO_TRAINER}")
                 for c in names}
     ran = [(i, t) for i, t in trainers if _ran(t)]
     i, t = (ran or trainers)[-1]
@@ -218,9 +230,12 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
             f"expected only the adapter weights trainable ({expected_trainable} parameters); "
             f"saw {t['trainable_count']}"
             + (f", including {t['trainable_non_lora']}" if t["trainable_non_lora"] else "")),
-        "lab2e.trained": (ok if ran and _train_losses(t) else fail)(
+        "lab2e.trained": (ok if ran and _train_losses(t) and _moved(perplexities.get(i),
+                                                                     pretrained) else fail)(
             f"expected trainer.train() to run on the LoRA model; saw {t['global_step']} of "
-            f"{t['max_steps']} steps"),
+            f"{t['max_steps']} steps"
+            + ("" if _moved(perplexities.get(i), pretrained)
+               else ", and a saved adapter the grader measured as unchanged")),
         "lab2e.perplexity": _judge_lower(perplexities.get(i), pretrained, "LoRA", band),
     }
     return v

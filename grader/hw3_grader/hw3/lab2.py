@@ -6,6 +6,7 @@ The grader loads the same offline GPT-2 as the sandbox and computes the referenc
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from functools import cached_property
@@ -20,6 +21,10 @@ MAX_LENGTH = 100
 LORA = {"r": 64, "alpha": 16.0, "dropout": 0.1, "bias": "none", "task_type": "causal_lm"}
 SAVED_NAME = re.compile(r"trainer\d{1,3}")  # the facts cell's folder names, nothing else
 PROBE_ROWS = 8  # validation rows in the perplexity probe (two batches of four)
+# A saved full model must have GPT-2's own shape: a config asking for more is refused
+# before anything is allocated (a memory bomb aimed at the grader's process).
+SHAPE_KEYS = ("model_type", "n_layer", "n_embd", "n_head", "n_inner", "n_positions",
+              "vocab_size")
 
 
 class Lab2Plan:
@@ -141,13 +146,35 @@ class Lab2Plan:
             return self._judge_notebook(data, outbox)
         raise KeyError(f"no Lab 2 probe named {probe!r}")
 
+    @cached_property
+    def base_config(self) -> dict[str, Any]:
+        return json.loads((self.gpt2_dir / "config.json").read_text(encoding="utf-8"))
+
+    def measurable(self, folder: Path) -> bool:
+        """Whether the grader may load a saved model: GPT-2's own shape, or a LoRA adapter
+        of a rank no larger than the model's width."""
+        try:
+            if (folder / "adapter_config.json").is_file():
+                adapter = json.loads((folder / "adapter_config.json").read_text())
+                return 0 < int(adapter.get("r", 0)) <= int(self.base_config["n_embd"])
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError, TypeError, AttributeError):
+            return False
+        return all(config.get(k) == self.base_config.get(k) for k in SHAPE_KEYS)
+
     def _judge_notebook(self, facts: Mapping, outbox: Path | None) -> dict[str, Verdict]:
+        trainers = list(facts.get("trainers", []))
         measured: dict[int, float] = {}
-        for i, trainer in enumerate(facts.get("trainers", [])):
+        for i, trainer in enumerate(trainers):
             name = str(trainer.get("saved"))
             folder = outbox / name if outbox and SAVED_NAME.fullmatch(name) else None
-            if folder is not None and folder.is_dir():
+            if folder is not None and folder.is_dir() and self.measurable(folder):
                 measured[i] = self.perplexity_of(self.model(folder))
+        # What the kernel reports about a trainer is only its word: a trainer counts when
+        # the grader loaded and measured its saved model itself (forged facts have none).
+        kept = [i for i in range(len(trainers)) if i in measured]
+        facts = {**facts, "trainers": [trainers[i] for i in kept]}
+        measured = {new: measured[old] for new, old in enumerate(kept)}
         verdicts = {**checks_lab2.judge_loading(facts),
                     **checks_lab2.judge_datasets(facts, self.row_counts["train"],
                                                  self.row_counts["validation"]),
