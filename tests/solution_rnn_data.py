@@ -1,34 +1,20 @@
-"""Test data for the Lab 1 tests: a small learnable IMDB-shaped CSV and NLTK stop words."""
+"""Helpers of the Lab 1 tests: a small learnable IMDB-shaped CSV, torch threads, kernel env."""
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-
-# NLTK's English stop-word list (the long-standing 179-word release).
-STOP_WORDS = """i me my myself we our ours ourselves you you're you've you'll you'd your yours
-yourself yourselves he him his himself she she's her hers herself it it's its itself they them
-their theirs themselves what which who whom this that that'll these those am is are was were be
-been being have has had having do does did doing a an the and but if or because as until while
-of at by for with about against between into through during before after above below to from up
-down in out on off over under again further then once here there when where why how all any
-both each few more most other some such no nor not only own same so than too very s t can will
-just don don't should should've now d ll m o re ve y ain aren aren't couldn couldn't didn didn't
-doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't
-needn needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn
-wouldn't""".split()
+import torch
+from hw3_fixtures.offline import prepare_offline_home
+from hw3_fixtures.sources import DataSource
+from hw3_fixtures.stopwords import ENGLISH_STOP_WORDS
 
 POSITIVE = "great wonderful superb moving brilliant loved charming delightful".split()
 NEGATIVE = "awful boring terrible dull waste hated clumsy tedious".split()
 NEUTRAL = "film movie plot actor scene story director camera music ending script".split()
-
-
-def write_nltk_stopwords(root: Path) -> Path:
-    """An NLTK data folder holding corpora/stopwords/english; returns the folder."""
-    folder = root / "corpora" / "stopwords"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "english").write_text("\n".join(STOP_WORDS) + "\n", encoding="utf-8")
-    return root
+FILLER = NEUTRAL + list(ENGLISH_STOP_WORDS[:40])
 
 
 def synthetic_reviews(n_rows: int, seed: int = 0) -> pd.DataFrame:
@@ -39,7 +25,7 @@ def synthetic_reviews(n_rows: int, seed: int = 0) -> pd.DataFrame:
         positive = i % 2 == 0
         cue = POSITIVE if positive else NEGATIVE
         words = [
-            rng.choice(cue) if rng.random() < 0.25 else rng.choice(NEUTRAL + STOP_WORDS[:40])
+            rng.choice(cue) if rng.random() < 0.25 else rng.choice(FILLER)
             for _ in range(rng.randint(8, 40))
         ]
         words.insert(rng.randint(0, len(words)), "<br /><br />")
@@ -56,3 +42,20 @@ def write_imdb_csv(path: Path, n_rows: int = 1000, seed: int = 0) -> Path:
     """Write `synthetic_reviews` as an IMDB-shaped CSV (columns review, sentiment)."""
     synthetic_reviews(n_rows, seed).to_csv(path, index=False)
     return path
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch on `n` intra-op threads (one: no OpenMP spinning on shared, busy cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def fixture_kernel_env(home: Path) -> dict[str, str]:
+    """Environment for a notebook kernel: the kit's offline home for the fixtures under
+    `home`, and one torch thread (OpenMP spinning on busy shared cores costs 10x or more)."""
+    return {**prepare_offline_home(DataSource.fixtures(), home), "OMP_NUM_THREADS": "1"}

@@ -1,25 +1,24 @@
-"""Tests of the notebook builder on Lab 1: starter freshness, stubs, execution, drift."""
+"""Tests of the notebook builder on Lab 1: starter freshness, stubs, tags, the bare run."""
 
 import ast
-import re
 
 import nbformat
-import nltk
 import pytest
+from hw3_fixtures.offline import stage_workdir
+from hw3_fixtures.sources import DataSource
 from hw3_solution import lab_rnn, notebooks
 from hw3_solution.layout import Imports, Source
 from hw3_solution.layout_rnn import LAYOUT
 from hw3_solution.nbrun import cell_by_id, cell_text, run_notebook
 from nbclient.exceptions import CellExecutionError
-from solution_rnn_data import write_imdb_csv, write_nltk_stopwords
+from solution_rnn_data import fixture_kernel_env
 
 QUESTIONS = ["lab1a", "lab1b", "lab1c", "lab1d", "lab1e_init", "lab1e_forward", "lab1f"]
-RESULT_LINE = re.compile(r"^(epoch \d+: .*|best epoch .*|Length of vocabulary .*|The model .*)$")
 
 
 @pytest.fixture(scope="module")
-def nltk_dir(tmp_path_factory):
-    return write_nltk_stopwords(tmp_path_factory.mktemp("nltk_data"))
+def kernel_env(tmp_path_factory):
+    return fixture_kernel_env(tmp_path_factory.mktemp("home"))
 
 
 def _code(notebook):
@@ -112,35 +111,11 @@ def test_unknown_lab_is_an_error():
 
 
 @pytest.mark.slow
-def test_bare_starter_runs_up_to_the_first_todo(tmp_path, nltk_dir):
+def test_bare_starter_runs_up_to_the_first_todo(tmp_path, kernel_env):
     starter = nbformat.read(notebooks.STARTER_DIR / "LabRNN.ipynb", as_version=4)
+    stage_workdir(tmp_path, DataSource.fixtures())
     with pytest.raises(CellExecutionError) as info:
-        run_notebook(starter, tmp_path, {"NLTK_DATA": str(nltk_dir)}, timeout=120)
+        run_notebook(starter, tmp_path, kernel_env, timeout=120)
     assert info.value.ename == "NotImplementedError"
     assert info.value.evalue.startswith("lab1a: ")
     assert "179 stop words" in cell_text(cell_by_id(starter, "hparams"))
-
-
-@pytest.mark.slow
-def test_solution_notebook_matches_the_package(tmp_path, nltk_dir, capsys):
-    """THE DRIFT TEST: the notebook's printed training results equal the package's."""
-    write_imdb_csv(tmp_path / "IMDBDataset.csv", n_rows=1200)
-    notebook = notebooks.build_solution_notebook("rnn")
-    run_notebook(notebook, tmp_path, {"NLTK_DATA": str(nltk_dir)}, timeout=300)
-    printed = cell_text(cell_by_id(notebook, "lab1f-run")).splitlines()
-    in_notebook = [line for line in printed if RESULT_LINE.match(line)]
-
-    nltk.data.path.insert(0, str(nltk_dir))
-    lab_rnn.english_stop_words.cache_clear()
-    try:
-        capsys.readouterr()
-        lab_rnn.train_and_test_model_with_hparams(
-            lab_rnn.HyperParams(), "lstm", csv_path=str(tmp_path / "IMDBDataset.csv")
-        )
-    finally:
-        nltk.data.path.remove(str(nltk_dir))
-        lab_rnn.english_stop_words.cache_clear()
-    in_package = [line for line in capsys.readouterr().out.splitlines() if RESULT_LINE.match(line)]
-    assert len(in_package) == 3 + 5  # vocabulary, parameters, best epoch, 5 epochs
-    assert in_notebook == in_package
-    assert "shape of train data is (840,)" in cell_text(cell_by_id(notebook, "lab1a-run"))

@@ -6,17 +6,19 @@ import nltk
 import pandas as pd
 import pytest
 import torch
+from hw3_fixtures.sources import DataSource
 from hw3_solution import lab_rnn as L
-from solution_rnn_data import write_imdb_csv, write_nltk_stopwords
+from solution_rnn_data import torch_threads, write_imdb_csv
 
 
 @pytest.fixture(scope="module", autouse=True)
-def nltk_stopwords(tmp_path_factory):
-    """NLTK's English stop words on the NLTK search path, for HyperParams."""
-    folder = str(write_nltk_stopwords(tmp_path_factory.mktemp("nltk_data")))
+def nltk_stopwords():
+    """The fixture NLTK stop words on NLTK's search path (for HyperParams), one torch thread."""
+    folder = str(DataSource.fixtures().nltk_dir)
     nltk.data.path.insert(0, folder)
     L.english_stop_words.cache_clear()
-    yield
+    with torch_threads(1):
+        yield
     nltk.data.path.remove(folder)
     L.english_stop_words.cache_clear()
 
