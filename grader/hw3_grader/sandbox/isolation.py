@@ -148,17 +148,24 @@ def _open_mount_parents(args: list[str]) -> list[str]:
     return [arg for folder in sorted(made) for arg in ("--chmod", "0755", str(folder))]
 
 
+USERS_PER_GRADER = 32
+
+
+def user_ids(grader_pid: int) -> range:
+    """The user ids the sandboxes of the grader process ``grader_pid`` run as (under root):
+    far above real users' ids and distinct per grader, so that two graders on one machine
+    share no process count."""
+    first = 200_000 + (grader_pid % 100_000) * USERS_PER_GRADER
+    return range(first, first + USERS_PER_GRADER)
+
+
 def _sandbox_users() -> queue.SimpleQueue[int]:
-    """User ids for sandboxes of this grader process; far above real users' ids and
-    distinct per process, so that two graders on one machine share no process count."""
-    first = 200_000 + (os.getpid() % 100_000) * USERS_PER_GRADER
     users: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for uid in range(first, first + USERS_PER_GRADER):
+    for uid in user_ids(os.getpid()):
         users.put(uid)
     return users
 
 
-USERS_PER_GRADER = 32
 _USERS = _sandbox_users()
 
 
