@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 from hw3_fixtures.offline import prepare_offline_home, stage_workdir
 from hw3_fixtures.sources import DataSource
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from hw3_solution.nbrun import cell_text, run_notebook
 from hw3_solution.notebooks import available_labs, build_solution_notebook, load_layout
@@ -56,8 +56,8 @@ def validate_lab(
     try:
         run_notebook(notebook, workdir, env, timeout=timeout, on_cell_executed=_print_cell)
         ok = True
-    except CellExecutionError as exc:
-        print(f"!!! {layout.notebook} failed:\n{exc}", file=sys.stderr)
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        print(f"!!! {layout.notebook} failed: {type(exc).__name__}\n{exc}", file=sys.stderr)
         ok = False
     nbformat.write(notebook, out / layout.notebook)
     print(f"=== wrote {out / layout.notebook}", flush=True)
