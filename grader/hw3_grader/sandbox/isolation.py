@@ -132,19 +132,22 @@ def _open_mount_parents(args: list[str]) -> list[str]:
     """``--chmod 0755`` for the folders bwrap made to hold mount points (it makes them 0700),
     so that an unprivileged user can reach what is mounted below them."""
     points: list[Path] = []
+    binds: list[Path] = []  # host folders mounted whole: what lies below them exists already
     i = 0
     while i < len(args):
         if args[i] in _TWO_PATHS:
             points.append(Path(args[i + 2]))
+            binds.append(Path(args[i + 2]))
             i += 3
         elif args[i] in _ONE_PATH:
             points.append(Path(args[i + 1]))
             i += 2
         else:
             i += 1
+    # Folders below a tmpfs (e.g. /tmp, where a CI checkout may live) are made by bwrap too.
     made = {parent for point in points for parent in point.parents
             if parent != Path("/") and parent not in points
-            and not any(p in parent.parents for p in points)}
+            and not any(b in parent.parents for b in binds)}
     return [arg for folder in sorted(made) for arg in ("--chmod", "0755", str(folder))]
 
 
