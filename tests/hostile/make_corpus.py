@@ -562,8 +562,7 @@ ATTACKS = (
            message="every write was refused", replace={"build_vocab": WRITE_OUTPUTS}),
     Attack("monkeypatch", "torch/numpy/unittest comparisons patched to always pass and "
            "AssertionError replaced (at load time), with a wrong build_vocab",
-           lost=("lab1b",), status="ok", message="expected no stop words",
-           replace={"build_vocab": MONKEYPATCH}),
+           lost=("lab1b",), status="ok", message="expected", replace={"build_vocab": MONKEYPATCH}),
     Attack("always-equal", "load_imdb returns objects equal to everything",
            lost=("lab1a",), status="error", message="not iterable",
            replace={"load_imdb": ALWAYS_EQUAL}),
