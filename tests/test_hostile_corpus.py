@@ -108,8 +108,9 @@ def graded(tmp_path_factory) -> Graded:
         result = run_batch(Settings(submissions=(root / "class",), out=out, **settings),
                            say=lambda _: None)
         seconds = time.monotonic() - started
-        time.sleep(1)  # let the kernel reap what the batch killed
-        leftovers = _sandbox_processes(staging)
+        deadline = time.monotonic() + 5  # the kernel finishes off killed namespaces
+        while (leftovers := _sandbox_processes(staging)) and time.monotonic() < deadline:
+            time.sleep(0.1)
         alone = run_batch(Settings(submissions=(honest,), out=root / "alone", **settings),
                           say=lambda _: None)
     print(f"\nhostile batch: {len(result.reports)} submissions in {seconds:.0f} s "

@@ -1,0 +1,144 @@
+"""Fast checks of the defences the hostile corpus found missing, one attack each, without
+the homework (tests/test_hostile_corpus.py grades the whole corpus):
+
+- a fork bomb meets the process limit even when the grader runs as root (the child drops
+  to a user of its own), and none of its processes outlives the job;
+- a forged end of another step, sent on the real channel with the real nonce, is ignored;
+- a copy of the runtime forked by student code never reports for the job;
+- the grader refuses to load a saved "model" whose config asks for terabytes, and facts
+  about a trainer count only with a saved model the grader measured itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hw3_grader.models import Isolation, Job, Status, Step
+from hw3_grader.sandbox.isolation import drops_privileges, user_ids, works
+from hw3_grader.sandbox.runner import SandboxLimits, run_job
+
+LIMITS = SandboxLimits(memory_mb=768, max_processes=64)
+needs_bwrap = pytest.mark.skipif(not works(Isolation.BWRAP),
+                                 reason="bubblewrap is not installed or not permitted here")
+
+STUDENT = '''
+import gc, json, os, time
+
+def bomb():
+    children = 0
+    while children < 2000:  # bounded, so that a failed limit cannot sink the machine
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(120)
+            os._exit(0)
+        children += 1
+    return f"started {children} processes"
+
+def forge():
+    for obj in gc.get_objects():
+        if type(obj).__name__ == "Channel" and hasattr(obj, "nonce"):
+            line = {"type": "step_end", "nonce": obj.nonce, "step_id": "later",
+                    "status": "ok", "value": 999, "message": "", "seconds": 0.1}
+            os.write(obj.fd, (json.dumps(line) + "\\n").encode())
+    return "forged"
+
+def twice():
+    return "child" if os.fork() == 0 else "parent"
+
+def later():
+    return 2
+'''
+
+
+def _run(tmp_path: Path, *names: str) -> dict:
+    steps = tuple(Step(n, f"student:{n}", (), timeout_s=30) for n in names)
+    job = Job("hostile", module_source=STUDENT, steps=steps)
+    return run_job(job, tmp_path / "job", Isolation.BWRAP, LIMITS).steps
+
+
+def _processes_of_this_grader(wait: float = 5.0) -> list[str]:
+    """Processes running as one of this grader's sandbox users, once the kernel has had
+    ``wait`` seconds to finish off a killed sandbox's PID namespace."""
+    uids = user_ids(os.getpid())
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and proc.stat().st_uid in uids:
+                    found.append(proc.name)
+            except OSError:
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@needs_bwrap
+def test_fork_bomb_meets_the_process_limit(tmp_path: Path) -> None:
+    steps = _run(tmp_path, "bomb", "later")
+    assert steps["bomb"].status is Status.LIMIT, steps["bomb"].message
+    assert "process limit" in steps["bomb"].message
+    assert steps["later"].status is Status.OK and steps["later"].value == 2
+    if drops_privileges(Isolation.BWRAP):
+        assert _processes_of_this_grader() == []
+
+
+@needs_bwrap
+def test_forged_end_of_another_step_is_ignored(tmp_path: Path) -> None:
+    steps = _run(tmp_path, "forge", "later")
+    assert steps["forge"].value == "forged"
+    assert steps["later"].status is Status.OK and steps["later"].value == 2
+
+
+@needs_bwrap
+def test_forked_copy_of_the_runtime_stays_silent(tmp_path: Path) -> None:
+    for attempt in range(3):  # the copy would race the parent; it must lose every time
+        steps = _run(tmp_path / str(attempt), "twice", "later")
+        assert steps["twice"].value == "parent"
+        assert steps["later"].value == 2
+
+
+# ------------------------------------------------------------------ the grader's side
+
+
+@pytest.fixture(scope="module")
+def lab2():
+    from hw3_fixtures.sources import DataSource
+    from hw3_grader.hw3.lab2 import Lab2Plan
+
+    source = DataSource.fixtures()
+    return Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir))
+
+
+def test_saved_model_of_another_shape_is_not_loaded(lab2, tmp_path: Path) -> None:
+    honest = tmp_path / "honest"
+    honest.mkdir()
+    (honest / "config.json").write_text(json.dumps(lab2.base_config))
+    bomb = tmp_path / "bomb"
+    bomb.mkdir()
+    (bomb / "config.json").write_text(json.dumps({**lab2.base_config, "n_layer": 2000,
+                                                  "n_embd": 4096}))
+    wide = tmp_path / "wide-adapter"
+    wide.mkdir()
+    (wide / "adapter_config.json").write_text(json.dumps({"r": 10 ** 6}))
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "config.json").write_text("[1, 2")
+    assert lab2.measurable(honest)
+    assert not any(lab2.measurable(f) for f in (bomb, wide, garbage, tmp_path / "absent"))
+
+
+def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) -> None:
+    trainer = {"peft": False, "eval_strategy": "epoch", "logging_strategy": "epoch",
+               "global_step": 30, "max_steps": 30, "log_history": [{"loss": 1.0}],
+               "output_dir": "./out", "has_eval_dataset": True, "saved": "trainer0"}
+    facts = {"trainers": [trainer], "saved": ["./out"], "loaded": [{"source": "./out"}]}
+    verdicts = lab2.judge("notebook", facts, tmp_path)  # no trainer0 folder: forged
+    lab2d = {k: v for k, v in verdicts.items() if k.startswith("lab2d.")}
+    assert lab2d and not any(v.passed for v in lab2d.values())
+    assert all("measure" in v.message for v in lab2d.values())
