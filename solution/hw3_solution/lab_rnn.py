@@ -13,12 +13,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import nltk
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 import torch.optim as optim
-from nltk.corpus import stopwords
 from sklearn.model_selection import train_test_split
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader, Dataset
@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 
 @functools.cache
 def english_stop_words() -> frozenset:
-    """NLTK's English stop-word list (lower case), read from the NLTK data once."""
-    return frozenset(stopwords.words("english"))
+    """NLTK's English stop-word list (lower case), read once from NLTK's data folders."""
+    with nltk.data.find("corpora/stopwords/english").open() as handle:
+        return frozenset(handle.read().decode("utf-8").split())
 
 
 class HyperParams:
