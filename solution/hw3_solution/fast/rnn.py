@@ -2,9 +2,10 @@
 
 Kept: the data split, vocabulary and tokenization of the reference; the model class and
 its initialisation; Adam (lr, weight decay, eps 1e-6), cross-entropy, the warm-up
-scheduler stepped every batch; the batches (96 rows, shuffled by the same seeded sampler
-draw as the reference's DataLoader, padded to the batch's longest row); the per-epoch
-metrics (means of per-batch means); the best-validation-loss weights for the test.
+scheduler stepped every batch; the batches (96 rows in the reference's order, shuffled by
+the same seeded sampler draw as the reference's DataLoader, padded to the batch's longest
+row), and every draw the reference's loaders take from the global generator; the
+per-epoch metrics (means of per-batch means); the best-validation-loss weights for the test.
 
 Changed: every review is tokenized once into one tensor on the device (the reference
 tokenizes in `__getitem__` on every access); the unidirectional LSTM reads each row's
@@ -64,7 +65,7 @@ def encode_split(x, y, vocab: dict, hparams) -> EncodedSplit:
 
 def lstm_logits(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor,
                 last: torch.Tensor | None = None) -> torch.Tensor:
-    """The reference `LSTM.forward` for a batch sorted by descending length (CPU `lengths`).
+    """The reference `LSTM.forward` for a right-padded batch (CPU `lengths`).
 
     A unidirectional LSTM runs over the padded batch without packing: the padding comes
     after each row's tokens, so the output at its last token (`last` = lengths - 1, on the
@@ -77,33 +78,29 @@ def lstm_logits(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor
         last = lengths.to(ids.device) - 1 if last is None else last
         output, _ = model.lstm(embedded)
         return model.fc(model.dropout(output[torch.arange(len(ids), device=ids.device), last]))
-    packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=True)
+    packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
     _, (hidden, _) = model.lstm(packed)
-    last = torch.cat([hidden[-2], hidden[-1]], dim=-1) if model.lstm.bidirectional else hidden[-1]
-    return model.fc(model.dropout(last))
+    return model.fc(model.dropout(torch.cat([hidden[-2], hidden[-1]], dim=-1)))
 
 
 @dataclass(frozen=True)
 class _Batch:
-    rows: torch.Tensor  # device indices, sorted by descending length
+    rows: torch.Tensor  # device indices, in the loader's order
     lengths: torch.Tensor  # CPU
     last: torch.Tensor  # device: lengths - 1
-    width: int
+    width: int  # the longest row
 
 
 def _batches(index_batches: list[torch.Tensor], split: EncodedSplit,
              device: torch.device) -> list[_Batch]:
-    """Sort each batch's rows by length on the host; move all indices in one copy."""
-    sorted_batches = []
-    for rows in index_batches:
-        lengths, order = torch.sort(split.lengths[rows], descending=True, stable=True)
-        sorted_batches.append((rows[order], lengths))
-    flat = torch.cat([torch.stack([rows, lengths - 1]) for rows, lengths in sorted_batches],
+    """The batches' row indices and last positions, moved to the device in one copy."""
+    with_lengths = [(rows, split.lengths[rows]) for rows in index_batches]
+    flat = torch.cat([torch.stack([rows, lengths - 1]) for rows, lengths in with_lengths],
                      dim=1).to(device)
     out, start = [], 0
-    for rows, lengths in sorted_batches:
+    for rows, lengths in with_lengths:
         stop = start + len(rows)
-        out.append(_Batch(flat[0, start:stop], lengths, flat[1, start:stop], int(lengths[0])))
+        out.append(_Batch(flat[0, start:stop], lengths, flat[1, start:stop], int(lengths.max())))
         start = stop
     return out
 
@@ -169,17 +166,22 @@ def train_and_test_fast(hparams, csv_path: str = "./IMDBDataset.csv",
         return _batches(list(order.split(hparams.BATCH_SIZE)), splits[name], device)
 
     valid_batches, test_batches = fixed_batches("valid"), fixed_batches("test")
-    # The reference's shuffled DataLoader draws its sampler seed from the global generator
-    # at the start of each epoch; a loader over the row indices makes the same draw.
-    train_order = DataLoader(range(len(splits["train"])), batch_size=hparams.BATCH_SIZE,
-                             shuffle=True)
+    # Loaders over the row indices: every pass of one draws from the global generator as
+    # the reference's loader does (a base seed, and the sampler's seed when shuffled), so
+    # each epoch's shuffle is the reference's.
+    train_loader, valid_loader = (
+        DataLoader(range(len(splits[name])), batch_size=hparams.BATCH_SIZE,
+                   shuffle=name == "train")
+        for name in ("train", "valid")
+    )
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     train_started = time.perf_counter()
     history, best = [], (float("inf"), 0, None)
     for epoch in range(1, hparams.N_EPOCHS + 1):
-        batches = _batches(list(train_order), splits["train"], device)
+        batches = _batches(list(train_loader), splits["train"], device)
         train_loss, train_acc = _run_epoch(model, batches, splits["train"], optimizer, scheduler)
+        iter(valid_loader)  # the reference's validation pass draws its base seed here
         valid_loss, valid_acc = _run_epoch(model, valid_batches, splits["valid"])
         history.append({"epoch": epoch, "train_loss": train_loss, "train_acc": train_acc,
                         "valid_loss": valid_loss, "valid_acc": valid_acc})
