@@ -57,6 +57,28 @@ def test_goals_and_table_read_the_report():
     assert "25.0x" in table and "14.50" in table
 
 
+def test_merge_joins_runs_of_one_device_and_refuses_others(tmp_path, capsys):
+    base = {"device": "NVIDIA H200", "data": "real", "versions": {"torch": "2.11"},
+            "faithful_steps": None}
+    first = {**base, "results": [_finetune("full", 25.0, 9.0, 0.004)]}
+    second = {**base, "results": [_finetune("lora", 30.0, 8.0, 0.004)]}
+    names = []
+    for index, report in enumerate((first, second)):
+        names.append(tmp_path / f"part{index}.json")
+        names[-1].write_text(json.dumps(report))
+    out = tmp_path / "merged.json"
+    assert bench.main(["--merge", *map(str, names), "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert [r["item"] for r in merged["results"]] == ["full", "lora"]
+    assert {g["goal"] for g in merged["goals"]} >= {"full: fast >= 20x faithful and < 15 s",
+                                                    "lora: fast >= 20x faithful and < 15 s"}
+    assert "lora" in capsys.readouterr().out
+
+    names[1].write_text(json.dumps({**second, "device": "NVIDIA H100 80GB HBM3"}))
+    with pytest.raises(SystemExit, match="different device"):
+        bench.main(["--merge", *map(str, names), "--out", str(out)])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-sized run is for CPU machines")
 def test_cpu_sized_run_on_the_fixtures(tmp_path, capsys):

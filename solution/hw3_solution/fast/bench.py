@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from hw3_solution.fast.bench_report import format_report, goals
+from hw3_solution.fast.bench_report import format_report, goals, merge_reports
 from hw3_solution.fast.lm_data import epoch_orders, read_wikitext_rows, tokenize_rows
 from hw3_solution.fast.lm_eval import batch_losses, row_losses
 from hw3_solution.fast.lm_train import FastTrainConfig, train_causal_lm
@@ -341,8 +341,13 @@ def run(args: argparse.Namespace) -> dict:
         except Exception as error:  # one item's failure is reported; the others still run
             traceback.print_exc()
             report["results"].append({"item": item, "error": f"{type(error).__name__}: {error}"})
-    report["goals"] = goals(report)
+        report["goals"] = goals(report)
+        write_json(report, args.out)  # after every item: a run cut short keeps what it did
     return report
+
+
+def write_json(report: dict, path: str) -> None:
+    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,9 +364,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="WikiText training rows (default: the handout's 10%% of the split)")
     parser.add_argument("--only", help=f"comma-separated items out of {','.join(ITEMS)}")
     parser.add_argument("--out", default="bench-results.json", help="the JSON report")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="run nothing: merge these reports (runs of different --only "
+                             "items on one device) into --out and print the table")
     args = parser.parse_args(argv)
-    report = run(args)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.merge:
+        try:
+            report = merge_reports([json.loads(Path(name).read_text(encoding="utf-8"))
+                                    for name in args.merge])
+        except (OSError, ValueError, KeyError) as error:
+            raise SystemExit(f"--merge: {error}") from None
+    else:
+        report = run(args)
+    write_json(report, args.out)
     print(format_report(report))
     print(f"JSON: {args.out}")
     return 0

@@ -60,6 +60,21 @@ def goals(report: dict) -> list[dict]:
     return out
 
 
+def merge_reports(reports: list[dict]) -> dict:
+    """One report from runs of different items on the same device and data (a later run's
+    item replaces an earlier one's); the goals are computed again."""
+    first = reports[0]
+    for other in reports[1:]:
+        for key in ("device", "data", "versions", "faithful_steps"):
+            if other[key] != first[key]:
+                raise ValueError(f"cannot merge runs with different {key}: "
+                                 f"{first[key]!r} and {other[key]!r}")
+    items = {result["item"]: result for report in reports for result in report["results"]}
+    merged = {**first, "results": list(items.values())}
+    merged["goals"] = goals(merged)
+    return merged
+
+
 def _agreement_text(result: dict) -> str:
     agree = result["agreement"]
     if result["item"] == "lab1":
