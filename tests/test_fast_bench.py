@@ -28,7 +28,8 @@ def _finetune(item, speedup, fast_seconds, step_max, cut=None):
 
 def test_goals_and_table_read_the_report():
     lab1 = {"item": "lab1", "speedup": 6.0,
-            "agreement": {"first_epoch_train_loss": 0.0, "final_valid_loss": 0.05,
+            "agreement": {"objective_first_batches": {"steps": 60, "max": 2e-6, "mean": 1e-6},
+                          "first_epoch_train_loss": 0.0, "final_valid_loss": 0.05,
                           "test_acc": 0.0},
             "faithful": {"seconds": 60.0, "prep_seconds": 9.0, "tokens_per_second": 1.0,
                          "peak_gib": 0.1},
@@ -41,6 +42,7 @@ def test_goals_and_table_read_the_report():
     report["goals"] = goals(report)
     verdicts = {g["goal"]: g["passed"] for g in report["goals"]}
     assert verdicts == {
+        "lab1: per-batch losses of the first batches within 1%": True,
         "lab1: the training epochs < 10 s (prep apart)": True,
         "lab1: final validation loss within 2%": False,
         "full: fast >= 20x faithful and < 15 s": True,
@@ -83,14 +85,16 @@ def test_merge_joins_runs_of_one_device_and_refuses_others(tmp_path, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-sized run is for CPU machines")
 def test_cpu_sized_run_on_the_fixtures(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert bench.main(["--only", "perplexity,lora", "--faithful-steps", "3",
+    assert bench.main(["--only", "lab1,perplexity,lora", "--faithful-steps", "3",
+                       "--rnn-epochs", "1",
                        "--train-rows", "40",
                        "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "No CUDA GPU here: running the CPU-sized version on the fixtures." in printed
     report = json.loads(out.read_text())
     assert report["data"] == "fixtures" and report["device"].startswith("CPU")
-    perplexity, lora = report["results"]
+    lab1, perplexity, lora = report["results"]
+    assert lab1["agreement"]["objective_first_batches"]["max"] < 1e-5  # same weights, fp32
     assert perplexity["agreement"]["log_perplexity"] < 1e-4  # fp32 on both sides
     assert lora["faithful"]["estimated_from_steps"] == 3
     assert lora["agreement"]["objective_first_batches"]["max"] < 1e-4  # fp32 on both sides

@@ -103,6 +103,26 @@ def test_lean_forward_matches_the_model_plain_and_with_lora():
         causal_lm_logits(torch.nn.Linear(2, 2), ids)
 
 
+def test_output_layer_padded_to_aligned_rows_gives_the_same_logits_and_gradients():
+    """GPT-2's 50,257 words are not a multiple of 64: the padded path must change nothing."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=1001, n_positions=32, n_embd=32, n_layer=2, n_head=4,
+                        **NO_DROPOUT)
+    model = GPT2LMHeadModel(config)
+    ids = torch.randint(0, config.vocab_size, (2, 12))
+    fast = causal_lm_logits(model, ids)
+    assert fast.shape == (2, 12, 1001)
+    fast.square().mean().backward()
+    fast_grad = model.lm_head.weight.grad.clone()
+    model.zero_grad()
+    reference = model(ids).logits
+    reference.square().mean().backward()
+    assert torch.allclose(fast, reference, atol=1e-5)
+    assert torch.allclose(fast_grad, model.lm_head.weight.grad, atol=1e-6)
+
+
 def _handout_batch(tokenizer, texts):
     """Rows as the handout's loaders give them: padded to the maximum length, collated."""
     data, _ = prepare_faithful_data(tokenizer, texts, texts)

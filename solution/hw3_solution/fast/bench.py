@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from hw3_solution.fast.bench_report import format_report, goals, merge_reports
 from hw3_solution.fast.lm_data import epoch_orders, read_wikitext_rows, tokenize_rows
@@ -82,9 +83,10 @@ def bench_lab1(setup: BenchSetup) -> dict:
     hparams.N_EPOCHS = setup.rnn_epochs
     csv = str(setup.source.imdb_csv)
     started = now(setup.device)
-    x_train, *_ = lab_rnn.load_imdb(csv)
-    lab_rnn.build_vocab(x_train, hparams=hparams)
+    x_train, _, _, y_train, _, _ = lab_rnn.load_imdb(csv)
+    vocab = lab_rnn.build_vocab(x_train, hparams=hparams)
     faithful_prep = now(setup.device) - started
+    objective = lab1_objective(hparams, vocab, x_train, y_train, setup.device)
 
     fresh_memory(setup.device)
     started = now(setup.device)
@@ -111,12 +113,38 @@ def bench_lab1(setup: BenchSetup) -> dict:
                  "best_epoch": fast["best_epoch"]},
         "speedup": faithful_seconds / fast_seconds,
         "agreement": {
+            "objective_first_batches": objective,
             "first_epoch_train_loss": rel_diff(first["train_loss"],
                                                fast["history"][0]["train_loss"]),
             "final_valid_loss": rel_diff(last["valid_loss"], fast["history"][-1]["valid_loss"]),
             "test_acc": abs(ref["test_acc"] - fast["test_acc"]),
         },
     }
+
+
+def lab1_objective(hparams, vocab: dict, x_train: list, y_train: list,
+                   device: torch.device) -> dict:
+    """The loss of the first training batches at the same (initial) weights: the reference
+    `LSTM.forward` (packed) against the fast mode's (read at each row's last token)."""
+    from hw3_solution import lab_rnn
+    from hw3_solution.fast.rnn import encode_split, lstm_logits
+
+    size = hparams.BATCH_SIZE
+    split = encode_split(x_train[: OBJECTIVE_BATCHES * size], y_train[: OBJECTIVE_BATCHES * size],
+                         vocab, hparams).to(device)
+    torch.manual_seed(hparams.SEED)
+    model = lab_rnn.LSTM(len(vocab), hparams.EMBEDDING_DIM, hparams.HIDDEN_DIM,
+                         hparams.OUTPUT_DIM, hparams.N_LAYERS, hparams.DROPOUT_RATE,
+                         hparams.PAD_INDEX, hparams.BIDIRECTIONAL).to(device).eval()
+    faithful, fast = [], []
+    with torch.no_grad():
+        for start in range(0, len(split), size):
+            lengths = split.lengths[start : start + size]
+            ids = split.ids[start : start + size, : int(lengths.max())]
+            labels = split.labels[start : start + size]
+            faithful.append(float(F.cross_entropy(model(ids, lengths), labels)))
+            fast.append(float(F.cross_entropy(lstm_logits(model, ids, lengths), labels)))
+    return loss_agreement(faithful, fast, [1] * len(faithful))
 
 
 @dataclass

@@ -43,6 +43,12 @@ def goals(report: dict) -> list[dict]:
             out.append(_check(f"{item}: {label} within {EVAL_LOSS_TOLERANCE:.0%}",
                               diff <= EVAL_LOSS_TOLERANCE, f"{diff:.2%}"))
         elif item == "lab1":
+            steps = agree["objective_first_batches"]
+            out.append(_check(
+                f"lab1: per-batch losses of the first batches within {STEP_LOSS_TOLERANCE:.0%}",
+                steps["max"] <= STEP_LOSS_TOLERANCE,
+                f"max {steps['max']:.3%} over {steps['steps']} batches at the same weights",
+            ))
             out.append(_check(
                 f"lab1: the training epochs < {MAX_LAB1_EPOCH_SECONDS:g} s (prep apart)",
                 fast["train_seconds"] < MAX_LAB1_EPOCH_SECONDS, f"{fast['train_seconds']:.1f} s",
@@ -78,7 +84,9 @@ def merge_reports(reports: list[dict]) -> dict:
 def _agreement_text(result: dict) -> str:
     agree = result["agreement"]
     if result["item"] == "lab1":
-        return (f"epoch-1 train loss {agree['first_epoch_train_loss']:.2%}, "
+        return (f"objective of {agree['objective_first_batches']['steps']} batches max "
+                f"{agree['objective_first_batches']['max']:.3%}; "
+                f"epoch-1 train loss {agree['first_epoch_train_loss']:.2%}, "
                 f"final valid loss {agree['final_valid_loss']:.2%}")
     if result["item"] == "perplexity":
         return (f"ppl {result['faithful']['perplexity']:.4g} vs {result['fast']['perplexity']:.4g}"

@@ -3,8 +3,10 @@
 It calls the model's own modules (so LoRA layers take part) with the same arithmetic as
 `GPT2LMHeadModel.forward`, but without the library's per-call host work: no padding mask
 (rows are right-padded and attention is causal, so a real token never sees a pad), SDPA
-with `is_causal=True` (flash attention on CUDA) and a one-kernel tanh GELU. Pad positions
-get finite logits that the loss ignores. Rows may also be packed end to end in one
+with `is_causal=True` (flash attention on CUDA) and a one-kernel tanh GELU, and an output
+layer whose vocabulary is padded to a multiple of 64 rows (GPT-2's 50,257 words make the
+library fall back to slow unaligned matrix kernels). Pad positions get finite logits that
+the loss ignores. Rows may also be packed end to end in one
 sequence, with a block-diagonal causal mask and positions restarting per row.
 """
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 _TANH_GELUS = {"gelu_new", "gelu_pytorch_tanh", "gelu_fast"}
+VOCAB_ALIGNMENT = 64  # rows of the output layer's weight, padded to a multiple of this
 
 
 def gpt2_lm_of(model: torch.nn.Module) -> torch.nn.Module:
@@ -79,4 +82,17 @@ def causal_lm_logits(
         else:
             inner = mlp.act(inner)
         hidden = hidden + mlp.dropout(mlp.c_proj(inner))
-    return lm.lm_head(transformer.ln_f(hidden))
+    return output_logits(lm.lm_head, transformer.ln_f(hidden))
+
+
+def output_logits(head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """`head(hidden)`; a plain bias-free linear layer computes it through its weight padded
+    with zero rows to a multiple of `VOCAB_ALIGNMENT`, and the pad logits are sliced off."""
+    pad = -head.out_features % VOCAB_ALIGNMENT if type(head) is torch.nn.Linear else 0
+    if not pad or head.bias is not None:
+        return head(hidden)
+    device = hidden.device.type
+    weight = head.weight
+    if torch.is_autocast_enabled(device):  # pad the low-precision copy, not the fp32 weight
+        weight = weight.to(torch.get_autocast_dtype(device))
+    return F.linear(hidden, F.pad(weight, (0, 0, 0, pad)))[..., : head.out_features]
