@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ISOLATION_CHOICES, Settings, resolve
+from .config import GPU_CHOICES, ISOLATION_CHOICES, Settings, resolve
 from .errors import GraderError
 
 
@@ -26,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help=helps["data"])
     p.add_argument("--regrade", action="store_true", default=None, help=helps["regrade"])
     p.add_argument("--isolation", choices=ISOLATION_CHOICES, help=helps["isolation"])
+    p.add_argument("--gpu", choices=GPU_CHOICES, help=helps["gpu"])
     p.add_argument("--timeout-scale", type=float, dest="timeout_scale",
                    help=helps["timeout_scale"])
     p.add_argument("--plugin", help=helps["plugin"])
@@ -52,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"graded {len(result.graded)}, already graded {len(result.skipped)} "
           f"(use --regrade to grade again), inputs skipped {len(result.problems)}; "
-          f"sandbox isolation: {result.isolation.value}")
+          f"sandbox isolation: {result.isolation.value}; training items on "
+          f"{result.gpu or 'the CPU'}")
     for kind, path in result.outputs.items():
         print(f"  {kind}: {path}")
     return 0

@@ -21,6 +21,7 @@ from .errors import ConfigError
 ENV_PREFIX = "HW3_GRADE_"
 DEFAULT_CONFIG_FILE = Path("hw3-grade.toml")
 ISOLATION_CHOICES = ("auto", "bwrap", "unshare", "rlimits")
+GPU_CHOICES = ("auto", "on", "off")
 
 
 def _setting(default: Any, help: str, **kw: Any) -> Any:
@@ -52,11 +53,18 @@ class Settings:
         "sandbox isolation: auto (strongest that works), bwrap, unshare, or rlimits",
         choices=ISOLATION_CHOICES,
     )
+    gpu: str = _setting(
+        "auto",
+        "GPU for the training items (Lab 1's training, the LabLLM notebook): auto (one when "
+        "CUDA is present), on (required), off (the CPU only)",
+        choices=GPU_CHOICES,
+    )
     timeout_scale: float = _setting(
         1.0, "multiply every time limit by this factor (> 0)", positive=True
     )
     memory_mb: int = _setting(
-        6144, "address-space limit of a sandboxed process, MiB", positive=True
+        6144, "memory limit of a sandboxed process, MiB (address space; data segment for a "
+        "job on the GPU)", positive=True
     )
     max_processes: int = _setting(
         512, "process/thread limit (RLIMIT_NPROC; not enforced for root)", positive=True

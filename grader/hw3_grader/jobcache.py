@@ -59,7 +59,7 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
         "files": {k: _tree_digest(Path(p)) for k, p in sorted(job.files.items())},
         "writable": {k: _tree_digest(Path(p)) for k, p in sorted(job.writable_files.items())},
         "env": dict(job.env), "startup": dict(job.startup_files),
-        "hidden": list(job.hidden_modules), "isolation": isolation.value,
+        "hidden": list(job.hidden_modules), "isolation": isolation.value, "gpu": job.gpu,
         "limits": repr(limits), "environment": _environment(),
     }
     text = json.dumps(spec, sort_keys=True, default=str)

@@ -101,6 +101,7 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)  # "{work}" expands to the work dir
     startup_files: Mapping[str, str] = field(default_factory=dict)  # IPython startup: name->code
     hidden_modules: tuple[str, ...] = ()  # top-level packages the child refuses to import
+    gpu: bool = False  # the job sees the grader's GPU (sandbox/gpu.py)
 
     def __post_init__(self) -> None:
         if self.kind not in ("calls", "notebook"):
@@ -209,6 +210,7 @@ class SubmissionReport:
     cap: float
     form: FormVerdict = FormVerdict()
     isolation: str = ""
+    gpu: str = ""  # the GPU the training items ran on ("" for the CPU)
     error: str = ""  # why grading stopped early, if it did
     problems: tuple[str, ...] = ()
     fingerprint: str = ""

@@ -34,6 +34,7 @@ from .jobcache import JobCache, job_key
 from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
 from .reporters import write_all
+from .sandbox.gpu import choose_gpu
 from .sandbox.isolation import choose
 from .sandbox.runner import SandboxLimits, run_job
 from .scoring import score
@@ -47,6 +48,7 @@ class BatchResult:
 
     reports: list[SubmissionReport]
     isolation: Isolation
+    gpu: str | None = None  # the GPU the training items ran on; None: the CPU
     graded: list[str] = field(default_factory=list)  # student ids graded in this run
     skipped: list[str] = field(default_factory=list)  # already in the gradebook
     problems: list[str] = field(default_factory=list)  # inputs that were not submissions
@@ -107,7 +109,8 @@ class Grader:
         rubric = self.plugin.rubric
         return SubmissionReport(
             student_id=student_id, items=score(rubric, results, unavailable), cap=rubric.cap,
-            form=form, isolation=self.isolation.value, error=error, problems=tuple(problems),
+            form=form, isolation=self.isolation.value, gpu=self.batch.gpu or "", error=error,
+            problems=tuple(problems),
             fingerprint=fingerprint_, plugin=self.plugin.name, kit_version=__version__,
             seconds=round(time.monotonic() - started, 2))
 
@@ -188,13 +191,15 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
                                 + ", ".join(str(p) for p in settings.submissions))
         isolation = choose(settings.isolation)
         say(f"sandbox isolation: {isolation.value}")
-        batch = BatchContext(settings, out / ".cache")
+        gpu = choose_gpu(settings.gpu)
+        say(f"training items on: {gpu or 'the CPU'}")
+        batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
         plugin.prepare(batch)
-        result = BatchResult(reports=[], isolation=isolation, problems=problems)
+        result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
         grader = Grader(plugin, batch, isolation, staging, budget)
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
-                             settings.data))
+                             settings.data, gpu or "cpu"))
         for cand in tqdm(candidates, desc="grading", unit="submission",
                          disable=not settings.progress):
             digest = fingerprint(cand.sources)

@@ -34,6 +34,7 @@ class BatchContext:
 
     settings: Settings
     cache_dir: Path  # persistent scratch (e.g. an offline model cache), kept between runs
+    gpu: str | None = None  # the GPU lent to jobs with ``Job.gpu`` (its name); None: CPU only
 
     @property
     def data(self) -> str:

@@ -38,7 +38,7 @@ SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/opt/conda"
 ETC_ENTRIES = ("passwd", "group", "nsswitch.conf", "hosts", "localtime", "ld.so.cache",
                "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "fonts", "mime.types")
 # bwrap options followed by a source and a mount point, or by a mount point only
-_TWO_PATHS = frozenset({"--ro-bind", "--bind", "--symlink"})
+_TWO_PATHS = frozenset({"--ro-bind", "--bind", "--dev-bind", "--symlink"})
 _ONE_PATH = frozenset({"--tmpfs", "--proc", "--dev", "--dir"})
 
 
@@ -100,8 +100,9 @@ def package_dirs(names: Iterable[str]) -> list[Path]:
 
 
 def bwrap_prefix(layout: Layout, read_only: dict[str, Path],
-                 hidden: Iterable[str] = ()) -> list[str]:
-    """The bwrap command line before the child's own command."""
+                 hidden: Iterable[str] = (), devices: Iterable[Path] = ()) -> list[str]:
+    """The bwrap command line before the child's own command (``devices``: device files
+    the child may use, e.g. a GPU's)."""
     # Under root, a user namespace would map the child to root: keep the host's user
     # namespace and drop to ``layout.uid`` inside instead.
     unshare = ["--unshare-all"] if layout.uid is None else [
@@ -109,6 +110,8 @@ def bwrap_prefix(layout: Layout, read_only: dict[str, Path],
         "--unshare-cgroup-try"]
     args = ["bwrap", "--die-with-parent", *unshare, "--new-session", "--hostname", "sandbox",
             "--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp"]
+    for device in devices:
+        args += ["--dev-bind", str(device), str(device)]
     args += _system_binds()
     for path in python_dirs():
         if not any(str(path).startswith(s + "/") for s in SYSTEM_DIRS):
@@ -195,10 +198,12 @@ UNSHARE_PREFIX = ["unshare", "--user", "--map-current-user", "--net", "--pid",
                   "--kill-child", "--mount-proc"]
 
 
-def prefix(layout: Layout, read_only: dict[str, Path], hidden: Iterable[str] = ()) -> list[str]:
-    """The command prefix of ``layout.level`` (``hidden``: packages to mask under bwrap)."""
+def prefix(layout: Layout, read_only: dict[str, Path], hidden: Iterable[str] = (),
+           devices: Iterable[Path] = ()) -> list[str]:
+    """The command prefix of ``layout.level`` (under bwrap, ``hidden``: packages to mask;
+    ``devices``: device files to let in; the other levels see the host's /dev)."""
     if layout.level is Isolation.BWRAP:
-        return bwrap_prefix(layout, read_only, hidden)
+        return bwrap_prefix(layout, read_only, hidden, devices)
     if layout.level is Isolation.UNSHARE:
         return list(UNSHARE_PREFIX)
     return []

@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import describe_exit
 from ..models import CallOutcome, Isolation, Job, JobOutcome, Status
 from . import protocol
+from .gpu import device_files
 from .isolation import Layout, prefix, sandbox_user
 
 ENGINE_PACKAGE = __name__.split(".")[0]  # never importable by student code
@@ -78,7 +79,8 @@ def _rlimits(job: Job, limits: SandboxLimits) -> dict[str, int]:
     steps = sum(s.timeout_s for s in job.steps) if job.kind == "calls" else job.timeout_s
     cpu = (job.load_timeout_s + steps) * (limits.threads + 1) + 30
     mb = 1024 * 1024
-    return {"RLIMIT_AS": limits.memory_mb * mb, "RLIMIT_CPU": int(cpu),
+    memory = "RLIMIT_DATA" if job.gpu else "RLIMIT_AS"  # CUDA cannot start under RLIMIT_AS
+    return {memory: limits.memory_mb * mb, "RLIMIT_CPU": int(cpu),
             "RLIMIT_NPROC": limits.max_processes, "RLIMIT_FSIZE": limits.max_file_mb * mb,
             "RLIMIT_CORE": 0}
 
@@ -102,10 +104,13 @@ def _environment(job: Job, layout: Layout, limits: SandboxLimits) -> dict[str, s
         "JUPYTER_PLATFORM_DIRS": "1",
         "GRADER_WORK": work,
         "GRADER_OUTBOX": f"{work}/outbox",
-        "CUDA_VISIBLE_DEVICES": "",
         "USER": "sandbox",  # the sandbox's user may have no passwd entry
         "LOGNAME": "sandbox",
     }
+    if not job.gpu:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    elif "CUDA_VISIBLE_DEVICES" in os.environ:  # the GPUs the grader was given
+        env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     env.update({var: str(limits.threads) for var in THREAD_VARS})
     env["TOKENIZERS_PARALLELISM"] = "false"
     for key, value in {**limits.extra_env, **job.env}.items():
@@ -189,7 +194,8 @@ class _Attempt:
                             encoding="utf-8")
         read_fd, write_fd = os.pipe()
         hidden = {*job.hidden_modules, ENGINE_PACKAGE}
-        command = [*prefix(layout, read_only, hidden), sys.executable, "-B", "-u", "-s",
+        devices = device_files() if job.gpu else []
+        command = [*prefix(layout, read_only, hidden, devices), sys.executable, "-B", "-u", "-s",
                    str(layout.inner_runtime / RUNTIME_FILES["child.py"]),
                    str(layout.inner_work / "job.json"), str(write_fd)]
         self.proc = subprocess.Popen(
