@@ -126,16 +126,13 @@ def lab1_objective(hparams, vocab: dict, x_train: list, y_train: list,
                    device: torch.device) -> dict:
     """The loss of the first training batches at the same (initial) weights: the reference
     `LSTM.forward` (packed) against the fast mode's (read at each row's last token)."""
-    from hw3_solution import lab_rnn
-    from hw3_solution.fast.rnn import encode_split, lstm_logits
+    from hw3_solution.fast.rnn import encode_split, hparams_model, lstm_logits
 
     size = hparams.BATCH_SIZE
     split = encode_split(x_train[: OBJECTIVE_BATCHES * size], y_train[: OBJECTIVE_BATCHES * size],
                          vocab, hparams).to(device)
     torch.manual_seed(hparams.SEED)
-    model = lab_rnn.LSTM(len(vocab), hparams.EMBEDDING_DIM, hparams.HIDDEN_DIM,
-                         hparams.OUTPUT_DIM, hparams.N_LAYERS, hparams.DROPOUT_RATE,
-                         hparams.PAD_INDEX, hparams.BIDIRECTIONAL).to(device).eval()
+    model = hparams_model(hparams, len(vocab)).to(device).eval()
     faithful, fast = [], []
     with torch.no_grad():
         for start in range(0, len(split), size):
@@ -339,6 +336,7 @@ def warm_up(device: torch.device) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    """Run the chosen items; the JSON at `args.out` is rewritten after each one."""
     setup = choose_setup(args)
     use_fixture_stop_words(setup.source)
     warm_up(setup.device)
@@ -402,9 +400,9 @@ def main(argv: list[str] | None = None) -> int:
                                     for name in args.merge])
         except (OSError, ValueError, KeyError) as error:
             raise SystemExit(f"--merge: {error}") from None
+        write_json(report, args.out)
     else:
         report = run(args)
-    write_json(report, args.out)
     print(format_report(report))
     print(f"JSON: {args.out}")
     return 0

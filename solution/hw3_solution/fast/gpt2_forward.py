@@ -6,8 +6,8 @@ It calls the model's own modules (so LoRA layers take part) with the same arithm
 with `is_causal=True` (flash attention on CUDA) and a one-kernel tanh GELU, and an output
 layer whose vocabulary is padded to a multiple of 64 rows (GPT-2's 50,257 words make the
 library fall back to slow unaligned matrix kernels). Pad positions get finite logits that
-the loss ignores. Rows may also be packed end to end in one
-sequence, with a block-diagonal causal mask and positions restarting per row.
+the loss ignores. Rows may also be packed end to end in one sequence, with a
+block-diagonal causal mask and positions restarting per row.
 """
 
 from __future__ import annotations

@@ -83,6 +83,15 @@ def lstm_logits(model: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor
     return model.fc(model.dropout(torch.cat([hidden[-2], hidden[-1]], dim=-1)))
 
 
+def hparams_model(hparams, vocab_size: int, **kwargs) -> lab_rnn.LSTM:
+    """The reference `LSTM` with the run's hyperparameters (as the reference builds it)."""
+    return lab_rnn.LSTM(
+        vocab_size, hparams.EMBEDDING_DIM, hparams.HIDDEN_DIM, hparams.OUTPUT_DIM,
+        hparams.N_LAYERS, hparams.DROPOUT_RATE, hparams.PAD_INDEX, hparams.BIDIRECTIONAL,
+        **kwargs,
+    )
+
+
 @dataclass(frozen=True)
 class _Batch:
     rows: torch.Tensor  # device indices, in the loader's order
@@ -151,11 +160,7 @@ def train_and_test_fast(hparams, csv_path: str = "./IMDBDataset.csv",
     }
     prep_seconds = time.perf_counter() - started
 
-    model = lab_rnn.LSTM(
-        len(vocab), hparams.EMBEDDING_DIM, hparams.HIDDEN_DIM, hparams.OUTPUT_DIM,
-        hparams.N_LAYERS, hparams.DROPOUT_RATE, hparams.PAD_INDEX, hparams.BIDIRECTIONAL,
-        **kwargs,
-    ).to(device)
+    model = hparams_model(hparams, len(vocab), **kwargs).to(device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=hparams.LR, weight_decay=hparams.WD, eps=1e-6, fused=True
     )
