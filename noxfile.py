@@ -36,7 +36,8 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def grade(session: nox.Session) -> None:
     """Grade submissions: `nox -s grade -- [SUBMISSIONS...] [--out DIR] [--data fixtures|PATH]
-    [--regrade] [--isolation auto|bwrap|unshare|rlimits] [--timeout-scale X]` (`-- --help`).
+    [--regrade] [--isolation auto|bwrap|unshare|rlimits] [--gpu auto|on|off]
+    [--timeout-scale X]` (`-- --help`).
 
     Student code runs under bubblewrap when it works here; as root with apt-get, a missing
     bubblewrap is installed first. Otherwise the grader says which weaker isolation it uses.
