@@ -22,7 +22,7 @@ TORCH = "torch==2.13.0"
 
 def _install(session: nox.Session, extras: str = "") -> None:
     session.install(TORCH)
-    session.install("-e", f".{extras}")
+    session.install("-e", "./starter", "-e", f".{extras}")
 
 
 @nox.session(python=PYTHON)
@@ -51,7 +51,7 @@ def grade(session: nox.Session) -> None:
         else:
             session.log("bubblewrap is missing and cannot be installed here: the grader falls "
                         "back to the strongest isolation that works and prints which")
-    session.run("hw3-grade", *session.posargs)
+    session.run("autograde", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -85,15 +85,15 @@ def report(session: nox.Session) -> None:
     `nox -s report -- LabRNN.ipynb LabLLM.ipynb [--out report.md] [--student NAME]`."""
     if not session.posargs:
         session.error("give your notebooks: nox -s report -- LabRNN.ipynb LabLLM.ipynb")
-    _install(session)
-    session.run("python", "-m", "hw3_grader.report_skeleton", *session.posargs)
+    session.install("-e", "./starter")  # the student package alone: no grader, no solution
+    session.run("python", "-m", "hw3_student.report", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def bench_grade(session: nox.Session) -> None:
     """Median seconds to grade one whole submission on the fixtures, on this machine."""
     _install(session)
-    session.run("python", "-m", "hw3_grader.bench", *session.posargs)
+    session.run("python", "-m", "hw3_plugin.bench_grade", *session.posargs)
 
 
 @nox.session(venv_params=["--system-site-packages"])

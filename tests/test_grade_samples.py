@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from autograder.config import Settings
+from autograder.models import SubmissionReport
+from autograder.pipeline import run_batch
 from hw3_fixtures.samples import EXPECTED_FILE, SAMPLES, expected_scores, write_samples
-from hw3_grader.config import Settings
-from hw3_grader.models import SubmissionReport
-from hw3_grader.pipeline import run_batch
 
 pytestmark = pytest.mark.slow
 SUBMISSIONS = Path(__file__).resolve().parents[1] / "fixtures" / "submissions"

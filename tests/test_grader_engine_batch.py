@@ -15,11 +15,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from autograder.cli import main
+from autograder.config import Settings
+from autograder.pipeline import run_batch
 from engine_scenarios.engine_helpers import build_submission
 from engine_scenarios.toy_plugin import ToyPlugin
-from hw3_grader.cli import main
-from hw3_grader.config import Settings
-from hw3_grader.pipeline import run_batch
 
 
 def _settings(submissions: Path, out: Path, **kw) -> Settings:
@@ -50,8 +50,8 @@ def test_killed_batch_resumes_and_grades_each_submission_once(tmp_path: Path) ->
         "import sys; from pathlib import Path\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from engine_scenarios.toy_plugin import ToyPlugin\n"
-        "from hw3_grader.config import Settings\n"
-        "from hw3_grader.pipeline import run_batch\n"
+        "from autograder.config import Settings\n"
+        "from autograder.pipeline import run_batch\n"
         f"run_batch(Settings(submissions=(Path({str(folder)!r}),), out=Path({str(out)!r}),"
         " progress=False, memory_mb=768), ToyPlugin(stall={'bob'}))\n")
     batch = subprocess.Popen([sys.executable, "-c", script])

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from autograder.errors import BadNotebook
+from autograder.extract import IMPORT_ERRORS, clean_cell, extract, read_notebook
 from engine_scenarios.engine_helpers import notebook_from_cells
-from hw3_grader.errors import BadNotebook
-from hw3_grader.extract import IMPORT_ERRORS, clean_cell, extract, read_notebook
 
 REDIRECTS = {"IMDBDataset.csv": "./IMDBDataset.csv"}
 

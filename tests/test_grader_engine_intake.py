@@ -7,11 +7,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from autograder.archives import ArchiveLimits, Budget, safe_extract
+from autograder.errors import BadSubmission, UnsafeArchive
+from autograder.form import FormRule, pdf_export_reason
+from autograder.intake import discover, find_notebook, student_key, unpack
 from engine_scenarios.engine_helpers import pdf_bytes, write_zip
-from hw3_grader.archives import ArchiveLimits, Budget, safe_extract
-from hw3_grader.errors import BadSubmission, UnsafeArchive
-from hw3_grader.form import FormRule, pdf_export_reason
-from hw3_grader.intake import discover, find_notebook, student_key, unpack
 
 NOTEBOOKS = {"lab1": "ToyA.ipynb", "lab2": "ToyB.ipynb"}
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from autograder.config import Settings
+from autograder.pipeline import run_batch
 from engine_scenarios.engine_helpers import build_submission, scenario
 from engine_scenarios.toy_plugin import ToyPlugin
-from hw3_grader.config import Settings
-from hw3_grader.pipeline import run_batch
 
 SCENARIOS = ["perfect", "wrong_answers", "messy_notebook", "hostile", "missing_lab2",
              "broken_notebook"]

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hw3_grader
+import autograder
 import nbformat
 import pytest
-from hw3_grader.models import Isolation, Job, Status, Step
-from hw3_grader.sandbox import protocol
-from hw3_grader.sandbox.isolation import choose, works
-from hw3_grader.sandbox.runner import SandboxLimits, run_job
+from autograder.models import Isolation, Job, Status, Step
+from autograder.sandbox import protocol
+from autograder.sandbox.isolation import choose, works
+from autograder.sandbox.runner import SandboxLimits, run_job
 
-REPO = Path(hw3_grader.__file__).resolve().parents[2]
+REPO = Path(autograder.__file__).resolve().parents[2]
 LEVELS = [level for level in Isolation if works(level)]
 LIMITS = SandboxLimits(memory_mb=768, output_cap_bytes=4096)
 needs_bwrap = pytest.mark.skipif(not works(Isolation.BWRAP),
@@ -58,7 +58,7 @@ def connect():
     except OSError as exc:
         return f"blocked: {exc}"
 def hidden():
-    import hw3_grader
+    import autograder
     return "imported"
 def write(name, text):
     with open(name, "w") as f:
@@ -69,7 +69,7 @@ def write(name, text):
 
 def _job(*steps: Step, **kw) -> Job:
     return Job("j", module_source=kw.pop("module_source", STUDENT), steps=steps,
-               hidden_modules=("hw3_grader", "hw3_solution"), **kw)
+               hidden_modules=("autograder", "hw3_solution"), **kw)
 
 
 def _call(name: str, *args, step_id: str = "", timeout: float = 20.0) -> Step:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hw3_grader
+import hw3_plugin
 import pytest
-from hw3_grader.config import Settings, resolve
-from hw3_grader.errors import ConfigError, RubricError
-from hw3_grader.models import CheckResult, FormVerdict, Status, SubmissionReport
-from hw3_grader.rubric import Rubric, parse
-from hw3_grader.scoring import NOT_RUN, score
+from autograder.config import Settings, resolve
+from autograder.errors import ConfigError, RubricError
+from autograder.models import CheckResult, FormVerdict, Status, SubmissionReport
+from autograder.rubric import Rubric, parse
+from autograder.scoring import NOT_RUN, score
 
-HW3_RUBRIC = Path(hw3_grader.__file__).parent / "rubric.toml"
+HW3_RUBRIC = Path(hw3_plugin.__file__).parent / "rubric.toml"
 
 
 def _rubric(**extra) -> Rubric:
@@ -147,15 +147,15 @@ def test_fraction_out_of_range_is_refused() -> None:
 def test_settings_precedence(tmp_path: Path) -> None:
     file = tmp_path / "grade.toml"
     file.write_text('[grade]\ntimeout_scale = 3\nmemory_mb = 100\nthreads = 4\n')
-    env = {"HW3_GRADE_TIMEOUT_SCALE": "2", "HW3_GRADE_MEMORY_MB": "200"}
+    env = {"AUTOGRADE_TIMEOUT_SCALE": "2", "AUTOGRADE_MEMORY_MB": "200"}
     got = resolve({"timeout_scale": 1.5, "out": None}, env=env, config_file=file)
     assert (got.timeout_scale, got.memory_mb, got.threads) == (1.5, 200, 4)
     assert got.out == Settings().out  # the default
 
 
 def test_settings_errors_name_their_source(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="environment variable HW3_GRADE_THREADS"):
-        resolve({}, env={"HW3_GRADE_THREADS": "many"})
+    with pytest.raises(ConfigError, match="environment variable AUTOGRADE_THREADS"):
+        resolve({}, env={"AUTOGRADE_THREADS": "many"})
     with pytest.raises(ConfigError, match="timeout_scale=0 .*must be greater than 0"):
         resolve({"timeout_scale": 0}, env={})
     with pytest.raises(ConfigError, match="choose one of"):

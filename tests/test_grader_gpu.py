@@ -10,16 +10,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hw3_grader.config import Settings, resolve
-from hw3_grader.errors import ConfigError, SandboxError
-from hw3_grader.extract import read_notebook
-from hw3_grader.hw3.plugin import FIXTURE_LIMITS, RANGES_FILE, Hw3Plugin, time_limits
-from hw3_grader.models import Isolation, Job, Step
-from hw3_grader.plugin import BatchContext, SubmissionContext
-from hw3_grader.sandbox import runner
-from hw3_grader.sandbox.gpu import choose_gpu, device_files
-from hw3_grader.sandbox.isolation import works
-from hw3_grader.sandbox.runner import SandboxLimits, run_job
+from autograder.config import Settings, resolve
+from autograder.errors import ConfigError, SandboxError
+from autograder.extract import read_notebook
+from autograder.models import Isolation, Job, Step
+from autograder.plugin import BatchContext, SubmissionContext
+from autograder.sandbox import runner
+from autograder.sandbox.gpu import choose_gpu, device_files
+from autograder.sandbox.isolation import works
+from autograder.sandbox.runner import SandboxLimits, run_job
+from hw3_plugin.plugin import FIXTURE_LIMITS, RANGES_FILE, Hw3Plugin, time_limits
 
 LEVELS = [level for level in Isolation if works(level)]
 MEMORY_MB = 900
@@ -48,9 +48,9 @@ def test_choose_gpu_auto_on_off():
 def test_gpu_setting_from_the_command_line_and_environment():
     assert Settings().gpu == "auto"
     assert resolve({"gpu": "off"}, env={}).gpu == "off"
-    assert resolve({}, env={"HW3_GRADE_GPU": "on"}).gpu == "on"
-    with pytest.raises(ConfigError, match="HW3_GRADE_GPU"):
-        resolve({}, env={"HW3_GRADE_GPU": "maybe"})
+    assert resolve({}, env={"AUTOGRADE_GPU": "on"}).gpu == "on"
+    with pytest.raises(ConfigError, match="AUTOGRADE_GPU"):
+        resolve({}, env={"AUTOGRADE_GPU": "maybe"})
 
 
 def test_device_files_are_the_nvidia_ones(tmp_path: Path):

@@ -25,14 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import hw3_grader
+import hw3_plugin
 import hw3_solution
 import pytest
+from autograder.config import Settings
+from autograder.models import Isolation, SubmissionReport
+from autograder.pipeline import run_batch
+from autograder.sandbox.isolation import drops_privileges, user_ids, works
 from hostile.make_corpus import ATTACKS, EXPECTED_FILE, HONEST, Targets, build_corpus, expected
-from hw3_grader.config import Settings
-from hw3_grader.models import Isolation, SubmissionReport
-from hw3_grader.pipeline import run_batch
-from hw3_grader.sandbox.isolation import drops_privileges, user_ids, works
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,8 +42,8 @@ pytestmark = [
 SCALE = 0.5  # time limits halved: every honest step stays far inside its limit
 EXPECTED = json.loads(EXPECTED_FILE.read_text())
 # Files the attacks write to or read; none may change.
-TARGETS = (Path(hw3_grader.__file__).parent / "rubric.toml",
-           Path(hw3_grader.__file__).parent / "hw3" / "checks_lab1.py",
+TARGETS = (Path(hw3_plugin.__file__).parent / "rubric.toml",
+           Path(hw3_plugin.__file__).parent / "checks_lab1.py",
            Path(hw3_solution.__file__).parent / "lab_rnn.py")
 GRADER_OUTPUTS = {"gradebook.sqlite", "gradebook.sqlite-wal", "gradebook.sqlite-shm",
                   "settings.json", "grades.csv", "feedback", "gradescope", "summary", ".cache"}

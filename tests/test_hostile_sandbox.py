@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
-from hw3_grader.models import Isolation, Job, Status, Step
-from hw3_grader.sandbox.isolation import drops_privileges, user_ids, works
-from hw3_grader.sandbox.runner import SandboxLimits, run_job
+from autograder.models import Isolation, Job, Status, Step
+from autograder.sandbox.isolation import drops_privileges, user_ids, works
+from autograder.sandbox.runner import SandboxLimits, run_job
 
 LIMITS = SandboxLimits(memory_mb=768, max_processes=64)
 needs_bwrap = pytest.mark.skipif(not works(Isolation.BWRAP),
@@ -109,7 +109,7 @@ def test_forked_copy_of_the_runtime_stays_silent(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def lab2():
     from hw3_fixtures.sources import DataSource
-    from hw3_grader.hw3.lab2 import Lab2Plan
+    from hw3_plugin.lab2 import Lab2Plan
 
     source = DataSource.fixtures()
     return Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir))

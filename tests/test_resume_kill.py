@@ -2,7 +2,7 @@
 run again: it continues where it stopped, and every submission is graded exactly once;
 no sandboxed process outlives the killed grader; ``--regrade`` grades all again.
 
-The batch runs through the real command line (``python -m hw3_grader.cli``) with the toy
+The batch runs through the real command line (``python -m autograder.cli``) with the toy
 homework of the engine tests (tests/hostile/counting_plugin.py notes every submission it
 starts to grade), so that it is cheap; each submission's probes sleep a little, so the
 kill lands while a sandbox is at work.
@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from autograder.models import SubmissionReport
+from autograder.sandbox.isolation import choose, drops_privileges, user_ids
 from engine_scenarios.engine_helpers import notebook_bytes, pdf_bytes, write_zip
-from hw3_grader.models import SubmissionReport
-from hw3_grader.sandbox.isolation import choose, drops_privileges, user_ids
 
 TESTS = Path(__file__).parent
 TOY = TESTS / "engine_scenarios" / "perfect"
@@ -47,7 +47,7 @@ def _class_folder(root: Path) -> Path:
 def _grade(folder: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(TESTS), "HW3_PLAN_LOG": str(log),
            "TMPDIR": str(out.parent / "staging")}
-    command = [sys.executable, "-m", "hw3_grader.cli", str(folder), "--out", str(out),
+    command = [sys.executable, "-m", "autograder.cli", str(folder), "--out", str(out),
                "--plugin", "hostile.counting_plugin:plugin", "--no-progress",
                "--memory-mb", "768", *extra]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

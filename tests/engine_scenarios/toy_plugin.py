@@ -10,9 +10,9 @@ import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from hw3_grader.models import CheckResult, Job, JobOutcome, Step, Submission
-from hw3_grader.plugin import BatchContext, SubmissionContext
-from hw3_grader.rubric import Rubric
+from autograder.models import CheckResult, Job, JobOutcome, Step, Submission
+from autograder.plugin import BatchContext, SubmissionContext
+from autograder.rubric import Rubric
 
 HERE = Path(__file__).parent
 ADD_CASES = ((2, 3), (10, -4))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 from engine_scenarios.toy_plugin import ToyPlugin
-from hw3_grader.models import Job, Submission
-from hw3_grader.plugin import SubmissionContext
+from autograder.models import Job, Submission
+from autograder.plugin import SubmissionContext
 
 
 class CountingPlugin(ToyPlugin):

@@ -29,15 +29,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hw3_grader
+import hw3_plugin
 import hw3_solution
 import nbformat
 from hw3_fixtures.samples import SAMPLES, Edit, Sample, _notebook, _report, _zip
-from hw3_grader.rubric import Rubric
+from autograder.rubric import Rubric
 
 HERE = Path(__file__).parent
 EXPECTED_FILE = HERE / "expected.json"
-RUBRIC_FILE = Path(hw3_grader.__file__).parent / "rubric.toml"
+RUBRIC_FILE = Path(hw3_plugin.__file__).parent / "rubric.toml"
 LAB1_PROBE_ITEMS = ("lab1a", "lab1b", "lab1c", "lab1d", "lab1e_init", "lab1e_forward")
 BOMB_MIB = 64  # unpacked size of the zip bomb's member (it compresses about 1000:1)
 
@@ -49,7 +49,7 @@ class Targets:
     grader_out: Path  # the grader's output folder (gradebook.sqlite, grades.csv, ...)
     canary: Path  # a file outside every sandbox that nothing may change
     solution: Path = Path(hw3_solution.__file__).parent  # the hidden reference package
-    checks: Path = Path(hw3_grader.__file__).parent  # the grader and its hidden checks
+    checks: Path = Path(hw3_plugin.__file__).parent  # the plug-in: hidden checks and rubric
 
     def fill(self, code: str) -> str:
         """``code`` with ``@NAME@`` placeholders replaced by Python literals of the paths."""
@@ -172,7 +172,7 @@ def build_vocab(x_train, min_freq=5, hparams=None):
     except Exception as exc:
         tried.append(f"import hw3_solution: {type(exc).__name__}")
     paths = [os.path.join(@SOLUTION@, "lab_rnn.py"),
-             os.path.join(@CHECKS@, "hw3", "checks_lab1.py"),
+             os.path.join(@CHECKS@, "checks_lab1.py"),
              os.path.join(@CHECKS@, "rubric.toml")]
     for finder in glob.glob(f"{sys.prefix}/lib/python*/site-packages/__editable__*finder.py"):
         text = open(finder).read()  # the editable install's map of package -> folder

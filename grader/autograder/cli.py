@@ -1,4 +1,4 @@
-"""``hw3-grade``: grade submissions (a thin layer over ``pipeline.run_batch``)."""
+"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from .errors import GraderError
 def parser() -> argparse.ArgumentParser:
     helps = Settings.help()
     p = argparse.ArgumentParser(
-        prog="hw3-grade",
+        prog="autograde",
         description="Grade notebook submissions in a sandbox; write grades.csv, feedback, "
                     "Gradescope results and a class summary. Settings also come from "
-                    "HW3_GRADE_<NAME> environment variables and a [grade] table in "
-                    "hw3-grade.toml (command line > environment > file > default).")
+                    "AUTOGRADE_<NAME> environment variables and a [grade] table in "
+                    "autograde.toml (command line > environment > file > default).")
     p.add_argument("submissions", nargs="*", type=Path,
                    help=helps["submissions"] + " (default: fixtures/submissions)")
     p.add_argument("--out", type=Path, help=helps["out"] + " (default: ./grading-output)")
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = resolve(args, config_file=config)
         result = run_batch(settings)
     except GraderError as exc:
-        print(f"hw3-grade: {exc}", file=sys.stderr)
+        print(f"autograde: {exc}", file=sys.stderr)
         return 2
     print(f"graded {len(result.graded)}, already graded {len(result.skipped)} "
           f"(use --regrade to grade again), inputs skipped {len(result.problems)}; "

@@ -1,8 +1,8 @@
 """Settings of a grading run: one frozen dataclass with help text, one resolver.
 
-Precedence (highest first): command line > environment (``HW3_GRADE_<NAME>``) > settings
+Precedence (highest first): command line > environment (``AUTOGRADE_<NAME>``) > settings
 file (TOML, table ``[grade]``) > default. A bad value's error names where it came from.
-The settings file is ``--config FILE``, else ``$HW3_GRADE_CONFIG``, else ``./hw3-grade.toml``
+The settings file is ``--config FILE``, else ``$AUTOGRADE_CONFIG``, else ``./autograde.toml``
 when it exists.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 
 from .errors import ConfigError
 
-ENV_PREFIX = "HW3_GRADE_"
-DEFAULT_CONFIG_FILE = Path("hw3-grade.toml")
+ENV_PREFIX = "AUTOGRADE_"
+DEFAULT_CONFIG_FILE = Path("autograde.toml")
 ISOLATION_CHOICES = ("auto", "bwrap", "unshare", "rlimits")
 GPU_CHOICES = ("auto", "on", "off")
 
@@ -44,7 +44,7 @@ class Settings:
         "fixtures", "data the plug-in grades on: 'fixtures' (bundled) or a folder of real data"
     )
     plugin: str = _setting(
-        "hw3_grader.hw3:plugin",
+        "hw3_plugin:plugin",
         "the homework plug-in, 'module:attribute' (an object or a factory taking no argument)",
     )
     regrade: bool = _setting(False, "grade again submissions already in the gradebook")

@@ -39,7 +39,7 @@ from .sandbox.isolation import choose
 from .sandbox.runner import SandboxLimits, run_job
 from .scoring import score
 
-log = logging.getLogger("hw3_grader")
+log = logging.getLogger("autograder")
 
 
 @dataclass
@@ -179,7 +179,7 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
     (out / "settings.json").write_text(json.dumps(settings.to_json(), indent=2),
                                        encoding="utf-8")
     budget = lambda: Budget(archive_limits(settings))  # noqa: E731
-    with tempfile.TemporaryDirectory(prefix="hw3-grade-") as tmp, \
+    with tempfile.TemporaryDirectory(prefix="autograde-") as tmp, \
             Gradebook(out / "gradebook.sqlite") as book:
         staging = Path(tmp)
         candidates, problems = discover(settings.submissions, plugin.notebooks.values(),

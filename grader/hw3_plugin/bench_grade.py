@@ -1,6 +1,6 @@
 """Grading speed: seconds to grade one whole submission on the fixtures, on this machine.
 
-    python -m hw3_grader.bench [--runs 3] [--sample reference] [--json bench-grade.json]
+    python -m hw3_plugin.bench_grade [--runs 3] [--sample reference] [--json bench-grade.json]
 
 Grades the bundled sample `--runs` times from scratch (no job cache, `--regrade`) and prints
 the median seconds per submission and each sandbox job's time. Goal: under 60 s on a
@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import Settings
-from .pipeline import run_batch
+from autograder.config import Settings
+from autograder.pipeline import run_batch
 
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "submissions"
 

@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..models import SubmissionReport
 
-_ENV = Environment(loader=PackageLoader("hw3_grader.reporters", "templates"),
+_ENV = Environment(loader=PackageLoader("autograder.reporters", "templates"),
                    autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 

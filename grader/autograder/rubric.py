@@ -192,4 +192,4 @@ def parse(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
 
 
 
-load = Rubric.load  # module-level spelling: ``from hw3_grader.rubric import load``
+load = Rubric.load  # module-level spelling: ``from autograder.rubric import load``

@@ -1,23 +1,23 @@
 """A student's report skeleton: the questions, the True/False statements, and under each
 question the code the student wrote for it with its saved output.
 
-    python -m hw3_grader.report_skeleton LabRNN.ipynb LabLLM.ipynb [--out report.md]
+    python -m hw3_student.report LabRNN.ipynb LabLLM.ipynb [--out report.md]
 
-Code is found the way the grader finds it: cells tagged with the question id, else the
-cells that define the question's functions. Nothing is executed.
+Code is found from the cells tagged with the question id, else the cells that define the
+question's functions (read with ``ast``, shell and magic lines skipped). Nothing is executed.
+This package imports nothing of the grader or the solution.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-
-from .errors import BadNotebook
-from .extract import read_notebook
+import nbformat
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "report_template"
 OUTPUT_LIMIT = 1500  # characters of a cell's saved output kept in the report
@@ -84,18 +84,32 @@ def _output_text(cell) -> str:
     return text if len(text) <= OUTPUT_LIMIT else text[:OUTPUT_LIMIT] + "\n[... cut ...]"
 
 
-def _cells_for(nb, question: Question) -> list[dict]:
+def _python_lines(source: str) -> str:
+    """A code cell's text without IPython's shell (``!``) and magic (``%``) lines."""
+    return "\n".join(line for line in source.splitlines()
+                     if not line.lstrip().startswith(("!", "%")))
+
+
+def _defined_names(source: str) -> set[str]:
+    """Names of the functions and classes a cell defines at its top level."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+
+
+def _cells_for(nb: nbformat.NotebookNode, question: Question) -> list[dict]:
     chosen = []
-    for index, cell in enumerate(nb.notebook.cells):
+    for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
+        source = _python_lines(cell.get("source", ""))
         tags = cell.get("metadata", {}).get("tags", [])
         tagged = any(t == question.tag or t.startswith(question.tag + "_") for t in tags)
-        defines = any(u.position[0] == index and u.names & set(question.functions)
-                      for u in nb.units)
-        if tagged or defines:
-            chosen.append({"source": nb.cleaned.get(index, "").strip(),
-                           "output": _output_text(cell)})
+        if tagged or _defined_names(source) & set(question.functions):
+            chosen.append({"source": source.strip(), "output": _output_text(cell)})
     return chosen
 
 
@@ -109,10 +123,10 @@ def render(notebooks: dict[str, Path], student: str = "") -> str:
         nb = None
         if path is not None:
             try:
-                nb = read_notebook(path)
+                nb = nbformat.read(path, as_version=4)
                 lab["found"] = True
-            except BadNotebook as exc:
-                lab["problem"] = str(exc)
+            except (OSError, ValueError) as exc:  # nbformat's NotJSONError is a ValueError
+                lab["problem"] = f"{path.name} could not be read as a notebook: {exc}"
         for q in questions:
             lab["questions"].append({"title": q.title, "points": q.points,
                                      "written": q.written,

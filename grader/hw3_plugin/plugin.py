@@ -19,17 +19,17 @@ from functools import cached_property
 from pathlib import Path
 
 import nbformat
+from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
+from autograder.plugin import BatchContext, SubmissionContext
+from autograder.rubric import Rubric
 
-from ..models import CheckResult, Job, JobOutcome, Status, Step, Submission
-from ..plugin import BatchContext, SubmissionContext
-from ..rubric import Rubric
 from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .verdict import Verdict
 
 HERE = Path(__file__).parent
-RUBRIC_FILE = HERE.parent / "rubric.toml"
+RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
@@ -62,7 +62,7 @@ LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 # Time limits on the fixtures; real data takes ranges.toml's [time_limits].
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
 FACTS_CELL = "import os\n__hw3_collect_facts__(globals(), os.environ['GRADER_OUTBOX'])\n"
-HIDDEN = ("hw3_solution", "hw3_grader", "hw3_fixtures")
+HIDDEN = ("hw3_solution", "autograder", "hw3_fixtures")
 
 
 def _item(check_id: str) -> str:
@@ -117,7 +117,7 @@ class Hw3Plugin:
         self._limits = time_limits(full_size, ranges)
         self._gpu = ctx.gpu is not None  # the training jobs get it; the probes never need it
         if full_size and not self._gpu:
-            logging.getLogger("hw3_grader").warning(
+            logging.getLogger("autograder").warning(
                 "grading real data without a GPU: Lab 1's training and the LabLLM notebook "
                 "run at full size on the CPU and may pass their time limits")
 
