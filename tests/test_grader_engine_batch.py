@@ -53,7 +53,7 @@ def test_killed_batch_resumes_and_grades_each_submission_once(tmp_path: Path) ->
         "from autograder.config import Settings\n"
         "from autograder.pipeline import run_batch\n"
         f"run_batch(Settings(submissions=(Path({str(folder)!r}),), out=Path({str(out)!r}),"
-        " progress=False, memory_mb=768), ToyPlugin(stall={'bob'}))\n")
+        " progress=False, memory_mb=768, workers=1), ToyPlugin(stall={'bob'}))\n")
     batch = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.monotonic() + 120

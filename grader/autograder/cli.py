@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import GPU_CHOICES, ISOLATION_CHOICES, Settings, resolve
+from .config import EXECUTOR_CHOICES, GPU_CHOICES, ISOLATION_CHOICES, Settings, resolve
 from .errors import GraderError
 
 
@@ -31,6 +31,13 @@ def parser() -> argparse.ArgumentParser:
                    help=helps["timeout_scale"])
     p.add_argument("--plugin", help=helps["plugin"])
     p.add_argument("--memory-mb", type=int, dest="memory_mb", help=helps["memory_mb"])
+    p.add_argument("--workers", type=int, help=helps["workers"])
+    p.add_argument("--job-workers", type=int, dest="job_workers", help=helps["job_workers"])
+    p.add_argument("--executor", choices=EXECUTOR_CHOICES, help=helps["executor"])
+    p.add_argument("--slurm-partition", dest="slurm_partition", help=helps["slurm_partition"])
+    p.add_argument("--slurm-gres", dest="slurm_gres", help=helps["slurm_gres"])
+    p.add_argument("--slurm-time-min", type=int, dest="slurm_time_min",
+                   help=helps["slurm_time_min"])
     p.add_argument("--no-progress", action="store_false", dest="progress", default=None,
                    help="hide the progress bar")
     p.add_argument("--config", type=Path, help="settings file (TOML with a [grade] table)")
@@ -57,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{result.gpu or 'the CPU'}")
     for kind, path in result.outputs.items():
         print(f"  {kind}: {path}")
+    if result.internal_errors:
+        print(f"internal errors (not graded; run again to retry): "
+              f"{', '.join(result.internal_errors)}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -22,6 +22,7 @@ ENV_PREFIX = "AUTOGRADE_"
 DEFAULT_CONFIG_FILE = Path("autograde.toml")
 ISOLATION_CHOICES = ("auto", "bwrap", "unshare", "rlimits")
 GPU_CHOICES = ("auto", "on", "off")
+EXECUTOR_CHOICES = ("local", "submitit-local", "slurm")
 
 
 def _setting(default: Any, help: str, **kw: Any) -> Any:
@@ -82,7 +83,22 @@ class Settings:
         200.0, "highest compression ratio of a member over 1 MiB", positive=True
     )
     progress: bool = _setting(True, "show a progress bar")
-    workers: int = _setting(2, "sandboxed jobs of one submission run at once", positive=True)
+    workers: int = _setting(
+        os.cpu_count() or 1, "submissions graded at once (default: this machine's cores; "
+        "with --executor slurm, the scheduler decides)", positive=True)
+    job_workers: int = _setting(
+        2, "sandboxed jobs of one submission run at once", positive=True)
+    executor: str = _setting(
+        "local", "where submissions are graded: local (threads of this process), "
+        "submitit-local (one process per submission through submitit), slurm (one Slurm "
+        "job per submission through submitit)", choices=EXECUTOR_CHOICES)
+    slurm_partition: str = _setting("", "Slurm partition of the grading jobs ('': the default)")
+    slurm_gres: str = _setting(
+        "gpu:1", "Slurm generic resources a GPU submission's job asks for")
+    slurm_time_min: int = _setting(
+        90, "time limit of one submission's Slurm job, minutes", positive=True)
+    slurm_cpus: int = _setting(2, "CPUs of one submission's Slurm job", positive=True)
+    slurm_mem_gb: int = _setting(16, "memory of one submission's Slurm job, GiB", positive=True)
     job_cache: bool = _setting(
         True, "reuse the outcome of an identical job (same code, inputs, data, versions)")
 

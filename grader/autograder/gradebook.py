@@ -4,7 +4,8 @@ A report is stored under its student id with a key made of the submission's fing
 the rubric's fingerprint, the kit version, the plug-in and the data choice. A rerun skips
 every student whose stored key still matches (so a batch killed midway resumes and grades
 each submission once); a changed submission, rubric or kit is graded again, and
-``--regrade`` grades everything again.
+``--regrade`` grades everything again. Table ``submitted`` holds the cluster job grading a
+student right now (dispatch.py), so a killed grader waits for it instead of submitting again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ CREATE TABLE IF NOT EXISTS results (
     grading_key TEXT NOT NULL,
     report TEXT NOT NULL,
     graded_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS submitted (
+    student_id TEXT PRIMARY KEY,
+    grading_key TEXT NOT NULL,
+    job_id TEXT NOT NULL
 )
 """
 
@@ -41,7 +47,7 @@ class Gradebook:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._db.executescript(SCHEMA)
 
     def __enter__(self) -> Gradebook:
         return self
@@ -66,6 +72,22 @@ class Gradebook:
             "VALUES (?, ?, ?, ?)",
             (report.student_id, key, json.dumps(report.to_dict()),
              datetime.now(UTC).isoformat(timespec="seconds")))
+
+    def record_submitted(self, student_id: str, key: str, job_id: str) -> None:
+        """Note the cluster job grading ``student_id`` under ``key`` (dispatch.py)."""
+        self._db.execute("INSERT OR REPLACE INTO submitted (student_id, grading_key, job_id) "
+                         "VALUES (?, ?, ?)", (student_id, key, job_id))
+
+    def submitted_job(self, student_id: str, key: str) -> str | None:
+        """The job id noted for ``student_id`` under ``key``, if any."""
+        row = self._db.execute(
+            "SELECT job_id FROM submitted WHERE student_id = ? AND grading_key = ?",
+            (student_id, key)).fetchone()
+        return row[0] if row else None
+
+    def forget_submitted(self, student_id: str) -> None:
+        """Drop the job noted for ``student_id`` (its end was taken in)."""
+        self._db.execute("DELETE FROM submitted WHERE student_id = ?", (student_id,))
 
     def reports(self, student_ids: Iterable[str] | None = None) -> list[SubmissionReport]:
         """Stored reports (of ``student_ids`` only, in that order, if given)."""

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -91,7 +92,7 @@ class JobCache:
         if any(s.status in (Status.TIMEOUT, Status.DIED) for s in outcome.steps.values()):
             return
         entry = self.root / key
-        tmp = self.root / f".{key}.{os.getpid()}"
+        tmp = self.root / f".{key}.{os.getpid()}.{threading.get_ident()}"  # one per writer
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         if outcome.outbox is not None and outcome.outbox.is_dir():
@@ -104,4 +105,7 @@ class JobCache:
             "load_errors": list(outcome.load_errors), "seconds": outcome.seconds,
         }), encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)
-        tmp.rename(entry)
+        try:
+            tmp.rename(entry)
+        except OSError:  # another grader stored the same job's outcome meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)

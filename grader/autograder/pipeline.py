@@ -25,6 +25,7 @@ from tqdm import tqdm
 from . import __version__
 from .archives import ArchiveLimits, Budget
 from .config import Settings
+from .dispatch import Task, dispatch
 from .errors import BadNotebook, BadSubmission
 from .extract import ExtractedNotebook, read_notebook
 from .form import FormRule
@@ -52,6 +53,8 @@ class BatchResult:
     graded: list[str] = field(default_factory=list)  # student ids graded in this run
     skipped: list[str] = field(default_factory=list)  # already in the gradebook
     problems: list[str] = field(default_factory=list)  # inputs that were not submissions
+    # student id -> why the grading machinery failed (not graded, not in the gradebook)
+    internal_errors: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -130,8 +133,8 @@ class Grader:
         return outcome
 
     def _run_jobs(self, jobs: list[Job], work: Path) -> dict[str, JobOutcome]:
-        """Every job's outcome; `workers` jobs at a time, in the plug-in's order."""
-        with ThreadPoolExecutor(max_workers=self.batch.settings.workers) as pool:
+        """Every job's outcome; `job_workers` jobs at a time, in the plug-in's order."""
+        with ThreadPoolExecutor(max_workers=self.batch.settings.job_workers) as pool:
             futures = {job.job_id: pool.submit(self._run_job, job, work) for job in jobs}
             return {job_id: future.result() for job_id, future in futures.items()}
 
@@ -179,7 +182,8 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
     (out / "settings.json").write_text(json.dumps(settings.to_json(), indent=2),
                                        encoding="utf-8")
     budget = lambda: Budget(archive_limits(settings))  # noqa: E731
-    with tempfile.TemporaryDirectory(prefix="autograde-") as tmp, \
+    cluster = settings.executor != "local"  # nodes read the staged files: keep them in out
+    with tempfile.TemporaryDirectory(prefix="autograde-", dir=out if cluster else None) as tmp, \
             Gradebook(out / "gradebook.sqlite") as book:
         staging = Path(tmp)
         candidates, problems = discover(settings.submissions, plugin.notebooks.values(),
@@ -190,8 +194,8 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
         isolation = choose(settings.isolation)
-        say(f"sandbox isolation: {isolation.value}")
-        gpu = choose_gpu(settings.gpu)
+        gpu, with_gpu = _batch_gpu(settings)
+        say(f"sandbox isolation: {isolation.value} (here); grading on: {settings.executor}")
         say(f"training items on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
@@ -200,15 +204,40 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         grader = Grader(plugin, batch, isolation, staging, budget)
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
                              settings.data, gpu or "cpu"))
-        for cand in tqdm(candidates, desc="grading", unit="submission",
-                         disable=not settings.progress):
+        tasks = []
+        for cand in candidates:
             digest = fingerprint(cand.sources)
             key = grading_key(digest, context)
             if not settings.regrade and book.lookup(cand.student_id, key) is not None:
                 result.skipped.append(cand.student_id)
-                continue
-            book.record(grader.grade(cand, digest), key)
-            result.graded.append(cand.student_id)
+            else:
+                tasks.append(Task(cand, digest, key))
+        graded: set[str] = set()
+        with tqdm(total=len(tasks), desc="grading", unit="submission",
+                  disable=not settings.progress) as bar:
+            for done in dispatch(grader, tasks, book, with_gpu):
+                student = done.task.candidate.student_id
+                if done.report is None:  # the machinery failed: no grade, retried next run
+                    result.internal_errors[student] = done.internal_error
+                    say(f"internal error grading {student} (not graded; run again to retry):"
+                        f" {done.internal_error}")
+                else:
+                    book.record(done.report, done.task.key)
+                    graded.add(student)
+                bar.update()
+        result.graded = [c.student_id for c in candidates if c.student_id in graded]
         result.reports = book.reports([c.student_id for c in candidates])
     result.outputs = write_all(result.reports, out)
     return result
+
+
+def _batch_gpu(settings: Settings) -> tuple[str | None, bool]:
+    """(the GPU the batch's training items run on, as reports and the gradebook key name
+    it; whether each submission's job asks its executor for one). Locally it is this
+    machine's GPU; on Slurm, where the grader's own machine may have none, it is the gres
+    every job asks for: with ``gpu on``, or ``auto`` on real data (full size)."""
+    if settings.executor != "slurm":
+        gpu = choose_gpu(settings.gpu)
+        return gpu, gpu is not None
+    wanted = settings.gpu == "on" or (settings.gpu == "auto" and settings.data != "fixtures")
+    return (f"a Slurm GPU ({settings.slurm_gres})", True) if wanted else (None, False)

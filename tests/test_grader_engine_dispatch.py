@@ -1,0 +1,136 @@
+"""Where submissions are graded (dispatch.py), with the toy plug-in: the batch's reports
+and order do not depend on the number of workers or on the executor; submitit's local
+executor records its job ids, a killed grader waits for its jobs instead of submitting them
+again, and a job that dies is an internal error, never a grade."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from autograder.config import Settings
+from autograder.pipeline import run_batch
+from engine_scenarios.engine_helpers import build_submission, scenario
+from engine_scenarios.toy_plugin import ToyPlugin
+
+TESTS = Path(__file__).parent
+CLASS = {"ann": "perfect", "ben": "wrong_answers", "cat": "messy_notebook",
+         "dan": "missing_lab2", "eve": "perfect"}
+
+
+def class_folder(root: Path, names: dict[str, str] = CLASS) -> Path:
+    folder = root / "class"
+    folder.mkdir(parents=True)
+    for student, name in names.items():
+        build_submission(name, root / "build" / student).rename(folder / student)
+    return folder
+
+
+def comparable(reports) -> list[dict]:
+    """Reports without what may differ between runs (seconds)."""
+    out = []
+    for report in reports:
+        data = report.to_dict()
+        data.pop("seconds")
+        out.append(data)
+    return out
+
+
+def settings(folder: Path, out: Path, **kw) -> Settings:
+    return Settings(submissions=(folder,), out=out, progress=False, memory_mb=768,
+                    job_cache=False, **kw)
+
+
+class DyingPlugin(ToyPlugin):
+    """The toy homework, except that grading ``dan`` kills the process that grades him (a
+    lost node, as the grader sees it)."""
+
+    def plan(self, submission, ctx):
+        if submission.student_id == "dan":
+            os._exit(1)
+        return super().plan(submission, ctx)
+
+
+def test_reports_and_order_do_not_depend_on_the_worker_count(tmp_path: Path) -> None:
+    folder = class_folder(tmp_path)
+    one = run_batch(settings(folder, tmp_path / "one", workers=1), ToyPlugin(),
+                    say=lambda _: None)
+    two = run_batch(settings(folder, tmp_path / "two", workers=2), ToyPlugin(),
+                    say=lambda _: None)
+    assert one.graded == two.graded == sorted(CLASS)
+    assert comparable(one.reports) == comparable(two.reports)
+    assert [r.total for r in two.reports] == [scenario(CLASS[s])["expected"]["total"]
+                                              for s in sorted(CLASS)]
+    for name in ("grades.csv", "summary/summary.json"):
+        assert (tmp_path / "one" / name).read_text() == (tmp_path / "two" / name).read_text()
+
+
+def test_submitit_local_gives_the_local_reports(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))  # the job's Python imports the toy plug-in
+    folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers"})
+    local = run_batch(settings(folder, tmp_path / "local"), ToyPlugin(), say=lambda _: None)
+    jobs = run_batch(settings(folder, tmp_path / "jobs", executor="submitit-local", workers=2),
+                     ToyPlugin(), say=lambda _: None)
+    assert jobs.graded == ["ann", "ben"] and not jobs.internal_errors
+    assert comparable(jobs.reports) == comparable(local.reports)
+    with sqlite3.connect(tmp_path / "jobs" / "gradebook.sqlite") as db:  # ids forgotten
+        assert db.execute("SELECT COUNT(*) FROM submitted").fetchone()[0] == 0
+
+
+def test_a_dead_job_is_an_internal_error_not_a_grade(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    folder = class_folder(tmp_path, {"ann": "perfect", "dan": "missing_lab2"})
+    out = tmp_path / "out"
+    result = run_batch(settings(folder, out, executor="submitit-local"), DyingPlugin(),
+                       say=lambda _: None)
+    assert result.graded == ["ann"] and list(result.internal_errors) == ["dan"]
+    assert "failed" in result.internal_errors["dan"]
+    assert [r.student_id for r in result.reports] == ["ann"]
+    assert "dan" not in (out / "grades.csv").read_text()
+    again = run_batch(settings(folder, out, executor="submitit-local"), ToyPlugin(),
+                      say=lambda _: None)
+    assert (again.skipped, again.graded) == (["ann"], ["dan"])  # retried, then graded
+
+
+def _submitted(out: Path) -> dict[str, str]:
+    try:
+        with sqlite3.connect(f"file:{out / 'gradebook.sqlite'}?mode=ro", uri=True) as db:
+            return dict(db.execute("SELECT student_id, job_id FROM submitted").fetchall())
+    except sqlite3.OperationalError:
+        return {}
+
+
+def grade_in_subprocess(folder: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(TESTS), "HW3_PLAN_LOG": str(log)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "autograder.cli", str(folder), "--out", str(out),
+         "--plugin", "hostile.counting_plugin:plugin", "--no-progress", "--memory-mb", "768",
+         *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("executor", ["submitit-local"])
+def test_killed_grader_waits_for_its_jobs(tmp_path: Path, executor: str) -> None:
+    folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers",
+                                     "cat": "messy_notebook"})
+    out, log = tmp_path / "out", tmp_path / "planned.log"
+    first = grade_in_subprocess(folder, out, log, "--executor", executor, "--workers", "3")
+    try:
+        deadline = time.monotonic() + 120
+        while len(_submitted(out)) < 3:
+            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+            time.sleep(0.1)
+    finally:
+        first.kill()
+        first.wait()
+    ids = _submitted(out)
+    second = grade_in_subprocess(folder, out, log, "--executor", executor)
+    text, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, text
+    assert "graded 3" in text
+    assert sorted(log.read_text().split()) == ["ann", "ben", "cat"]  # each planned once
+    assert _submitted(out) == {} and len(set(ids.values())) == 3
