@@ -5,55 +5,24 @@ again, and a job that dies is an internal error, never a grade."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from autograder.config import Settings
 from autograder.pipeline import run_batch
-from engine_scenarios.engine_helpers import build_submission, scenario
+from engine_scenarios.dispatch_helpers import (
+    CLASS,
+    TESTS,
+    DyingPlugin,
+    class_folder,
+    comparable,
+    grade_in_subprocess,
+    settings,
+    submitted,
+)
+from engine_scenarios.engine_helpers import scenario
 from engine_scenarios.toy_plugin import ToyPlugin
-
-TESTS = Path(__file__).parent
-CLASS = {"ann": "perfect", "ben": "wrong_answers", "cat": "messy_notebook",
-         "dan": "missing_lab2", "eve": "perfect"}
-
-
-def class_folder(root: Path, names: dict[str, str] = CLASS) -> Path:
-    folder = root / "class"
-    folder.mkdir(parents=True)
-    for student, name in names.items():
-        build_submission(name, root / "build" / student).rename(folder / student)
-    return folder
-
-
-def comparable(reports) -> list[dict]:
-    """Reports without what may differ between runs (seconds)."""
-    out = []
-    for report in reports:
-        data = report.to_dict()
-        data.pop("seconds")
-        out.append(data)
-    return out
-
-
-def settings(folder: Path, out: Path, **kw) -> Settings:
-    return Settings(submissions=(folder,), out=out, progress=False, memory_mb=768,
-                    job_cache=False, **kw)
-
-
-class DyingPlugin(ToyPlugin):
-    """The toy homework, except that grading ``dan`` kills the process that grades him (a
-    lost node, as the grader sees it)."""
-
-    def plan(self, submission, ctx):
-        if submission.student_id == "dan":
-            os._exit(1)
-        return super().plan(submission, ctx)
 
 
 def test_reports_and_order_do_not_depend_on_the_worker_count(tmp_path: Path) -> None:
@@ -97,22 +66,6 @@ def test_a_dead_job_is_an_internal_error_not_a_grade(tmp_path: Path, monkeypatch
     assert (again.skipped, again.graded) == (["ann"], ["dan"])  # retried, then graded
 
 
-def _submitted(out: Path) -> dict[str, str]:
-    try:
-        with sqlite3.connect(f"file:{out / 'gradebook.sqlite'}?mode=ro", uri=True) as db:
-            return dict(db.execute("SELECT student_id, job_id FROM submitted").fetchall())
-    except sqlite3.OperationalError:
-        return {}
-
-
-def grade_in_subprocess(folder: Path, out: Path, log: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(TESTS), "HW3_PLAN_LOG": str(log)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "autograder.cli", str(folder), "--out", str(out),
-         "--plugin", "hostile.counting_plugin:plugin", "--no-progress", "--memory-mb", "768",
-         *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
 @pytest.mark.parametrize("executor", ["submitit-local"])
 def test_killed_grader_waits_for_its_jobs(tmp_path: Path, executor: str) -> None:
     folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers",
@@ -121,16 +74,16 @@ def test_killed_grader_waits_for_its_jobs(tmp_path: Path, executor: str) -> None
     first = grade_in_subprocess(folder, out, log, "--executor", executor, "--workers", "3")
     try:
         deadline = time.monotonic() + 120
-        while len(_submitted(out)) < 3:
+        while len(submitted(out)) < 3:
             assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
             time.sleep(0.1)
     finally:
         first.kill()
         first.wait()
-    ids = _submitted(out)
+    ids = submitted(out)
     second = grade_in_subprocess(folder, out, log, "--executor", executor)
     text, _ = second.communicate(timeout=300)
     assert second.returncode == 0, text
     assert "graded 3" in text
     assert sorted(log.read_text().split()) == ["ann", "ben", "cat"]  # each planned once
-    assert _submitted(out) == {} and len(set(ids.values())) == 3
+    assert submitted(out) == {} and len(set(ids.values())) == 3

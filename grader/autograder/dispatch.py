@@ -163,7 +163,20 @@ def _ended(settings: Settings, jobs: Sequence[Any]) -> list[Any]:
     return ended
 
 
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        return " ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def _outcome(task: Task, job: Any) -> Done:
+    """The report of an ended job, or why there is none. A job that left no result (killed,
+    cancelled, its node lost) is not waited for (submitit would wait on ``sacct``)."""
+    if not job.paths.result_pickle.exists():
+        return Done(task, internal_error=f"job {job.job_id} ended without a result "
+                                         f"(cancelled, killed or its node lost): "
+                                         f"{_tail(job.paths.stderr) or 'no log'}")
     try:
         report = job.result()
     except Exception as exc:  # noqa: BLE001 - a failed job is the grader's fault
