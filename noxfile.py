@@ -91,7 +91,9 @@ def report(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench_grade(session: nox.Session) -> None:
-    """Median seconds to grade one whole submission on the fixtures, on this machine."""
+    """Median seconds to grade one whole submission on the fixtures, on this machine;
+    `-- --class N --workers 1,2 [--executors local,slurm]`: a class, its scaling and an
+    extrapolation to 200 students (Slurm: a single-node cluster started on localhost)."""
     _install(session)
     session.run("python", "-m", "hw3_plugin.bench_grade", *session.posargs)
 

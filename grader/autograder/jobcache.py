@@ -67,11 +67,17 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links not followed)."""
+    return sum(p.lstat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
 class JobCache:
     """A folder of finished job outcomes, keyed by `job_key`."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_outbox_bytes: int = 64 << 20) -> None:
         self.root = Path(root)
+        self.max_outbox_bytes = max_outbox_bytes
 
     def get(self, key: str, job_id: str) -> JobOutcome | None:
         entry = self.root / key
@@ -88,8 +94,12 @@ class JobCache:
                           outbox if outbox.is_dir() else None)
 
     def put(self, key: str, outcome: JobOutcome) -> None:
-        """Store an outcome; timeouts and crashes are not stored (they may be load-bound)."""
+        """Store an outcome; timeouts and crashes are not stored (they may be load-bound),
+        nor an outcome whose outbox is over ``max_outbox_bytes`` (trained weights: running
+        the job again re-derives them; the cache would grow by a model per student)."""
         if any(s.status in (Status.TIMEOUT, Status.DIED) for s in outcome.steps.values()):
+            return
+        if outcome.outbox is not None and _size(outcome.outbox) > self.max_outbox_bytes:
             return
         entry = self.root / key
         tmp = self.root / f".{key}.{os.getpid()}.{threading.get_ident()}"  # one per writer

@@ -128,6 +128,8 @@ class Grader:
         if cached is not None:
             return cached
         outcome = run_job(job, work / _safe_name(job.job_id), self.isolation, limits)
+        log.info("job %s of %s: %.1f s (%s)", job.job_id, work.name.removesuffix(".work"),
+                 outcome.seconds, "GPU" if job.gpu and self.batch.gpu else "CPU")
         if cache:
             cache.put(key, outcome)
         return outcome

@@ -1,10 +1,16 @@
 """Grading speed: seconds to grade one whole submission on the fixtures, on this machine.
 
     python -m hw3_plugin.bench_grade [--runs 3] [--sample reference] [--json bench-grade.json]
+    python -m hw3_plugin.bench_grade --class 8 --workers 1,2 [--executors local,slurm]
+        [--gpu-seconds S] [--json bench-class.json]
 
 Grades the bundled sample `--runs` times from scratch (no job cache, `--regrade`) and prints
 the median seconds per submission and each sandbox job's time. Goal: under 60 s on a
-2-core CPU, stretch 30 s.
+2-core CPU, stretch 30 s. With `--class N`, grades a class of N copies of the samples once
+per worker count and executor (`slurm`: a single-node Slurm started on localhost unless
+SLURM_CONF names one) and prints seconds per submission, scaling efficiency and an
+extrapolation to 200 students (`--gpu-seconds`: one full-size submission's seconds on one
+GPU, for the GPU-node figure); see bench_class.py.
 """
 
 from __future__ import annotations
@@ -49,7 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sample", default="reference", help="a folder of fixtures/submissions")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--class", type=int, dest="class_size", default=0,
+                        help="grade a class of this many copies of the samples")
+    parser.add_argument("--workers", default="1,2", help="worker counts for --class")
+    parser.add_argument("--executors", default="local,slurm",
+                        help="executors for --class: local, submitit-local, slurm")
+    parser.add_argument("--gpu-seconds", type=float, default=None,
+                        help="one full-size submission's seconds on one GPU (extrapolation)")
     args = parser.parse_args(argv)
+    if args.class_size:
+        return _class(args)
     sample = SAMPLES / args.sample
     if not sample.is_dir():
         parser.error(f"no sample {sample}")
@@ -61,6 +76,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _class(args: argparse.Namespace) -> int:
+    from .bench_class import run
+
+    figures = run(args.class_size, [int(w) for w in args.workers.split(",")],
+                  args.executors.split(","), gpu_seconds=args.gpu_seconds)
+    print(f"a class of {figures['class']} on {figures['cpus']} CPUs (shared with other work: "
+          f"the figures are of this machine at this time)")
+    print("| executor | workers | seconds | s / submission | efficiency |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in figures["rows"]:
+        print(f"| {row['executor']} | {row['workers']} | {row['seconds']} | "
+              f"{row['seconds_per_submission']} | {row.get('efficiency', '-')} |")
+    print(f"same points on every executor and worker count: "
+          f"{figures['same_points_everywhere']}")
+    print("extrapolation (not a measurement):", json.dumps(figures["extrapolation"]))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0 if figures["same_points_everywhere"] else 1
 
 
 if __name__ == "__main__":
