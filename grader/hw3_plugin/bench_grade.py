@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -30,22 +31,49 @@ from autograder.pipeline import run_batch
 SAMPLES = Path(__file__).resolve().parents[2] / "fixtures" / "submissions"
 
 
-def measure(sample: Path, runs: int, out_root: Path) -> dict:
-    """Grade `sample` `runs` times; the wall seconds of each run and its report's timing."""
+class _JobTimes(logging.Handler):
+    """Collects the engine's "job J of S: X s (where)" records: seconds per job."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds: dict[str, list] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("job %s of %s"):
+            job, _, secs, where = record.args
+            self.seconds.setdefault(job, []).append([round(secs, 1), where])
+
+
+def measure(sample: Path, runs: int, out_root: Path, data: str = "fixtures",
+            gpu: str = "auto", memory_mb: int | None = None) -> dict:
+    """Grade `sample` `runs` times; the wall seconds of each run, each job's seconds and the
+    report's checks."""
     seconds = []
-    for run in range(runs):
-        out = out_root / f"run{run}"
-        started = time.perf_counter()
-        result = run_batch(Settings(submissions=(sample,), out=out, regrade=True,
-                                    job_cache=False, progress=False), say=lambda _: None)
-        seconds.append(time.perf_counter() - started)
-        report = result.reports[0]
-        if report.error:
-            raise RuntimeError(f"grading {sample.name} failed: {report.error}")
+    times = _JobTimes()
+    engine = logging.getLogger("autograder")
+    engine.addHandler(times)
+    engine.setLevel(logging.INFO)
+    extra = {"memory_mb": memory_mb} if memory_mb else {}
+    try:
+        for run in range(runs):
+            out = out_root / f"run{run}"
+            started = time.perf_counter()
+            result = run_batch(Settings(submissions=(sample,), out=out, regrade=True,
+                                        job_cache=False, progress=False, data=data, gpu=gpu,
+                                        **extra), say=lambda _: None)
+            seconds.append(time.perf_counter() - started)
+            report = result.reports[0]
+            if report.error:
+                raise RuntimeError(f"grading {sample.name} failed: {report.error}")
+    finally:
+        engine.removeHandler(times)
     return {
         "sample": sample.name, "runs": runs, "seconds": [round(s, 1) for s in seconds],
         "median_seconds": round(statistics.median(seconds), 1),
         "score": f"{report.auto_points}/{report.auto_max}", "isolation": report.isolation,
+        "data": data, "gpu": report.gpu or "", "job_seconds": times.seconds,
+        "checks": {c.check_id: [c.passed, c.seen or c.message]
+                   for item in report.items for c in item.checks},
         "cpus": os.cpu_count(), "machine": platform.platform(),
     }
 
@@ -55,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sample", default="reference", help="a folder of fixtures/submissions")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--data", default="fixtures",
+                        help="'fixtures' or a folder of real data (full size)")
+    parser.add_argument("--gpu", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--memory-mb", type=int, default=None,
+                        help="memory limit of a sandboxed process, MiB")
     parser.add_argument("--class", type=int, dest="class_size", default=0,
                         help="grade a class of this many copies of the samples")
     parser.add_argument("--workers", default="1,2", help="worker counts for --class")
@@ -69,10 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     if not sample.is_dir():
         parser.error(f"no sample {sample}")
     with tempfile.TemporaryDirectory(prefix="hw3-bench-") as tmp:
-        figures = measure(sample, args.runs, Path(tmp))
+        figures = measure(sample, args.runs, Path(tmp), args.data, args.gpu, args.memory_mb)
     print(f"grading one submission ({figures['sample']}, {figures['score']}, isolation "
           f"{figures['isolation']}, {figures['cpus']} CPUs): median {figures['median_seconds']} s"
           f" over {figures['runs']} runs {figures['seconds']} (goal < 60 s, stretch < 30 s)")
+    print(f"data {figures['data']}, training items on {figures['gpu'] or 'the CPU'}; seconds "
+          f"per job: {json.dumps(figures['job_seconds'])}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return 0
