@@ -6,7 +6,7 @@ through IPython's own input transformer, and those calls are then removed; cell 
 magic (``%%bash``, ``%%writefile``, ``%%html`` ...) drops the cell, since its body is not
 Python. ``google.colab`` imports and calls on the names they bind (``drive.mount(...)``)
 are removed; a path ending with a redirected suffix (a Colab drive path to
-``IMDBDataset.csv`` as a string literal, an f-string, ``Path(base) / "..."`` or
+``data.csv`` as a string literal, an f-string, ``Path(base) / "..."`` or
 ``os.path.join(base, "...")``) is replaced by the redirect's target. A cell that still
 does not parse is reported and left out. Top-level functions, classes, imports and simple
 assignments are collected by name, the last definition winning.
@@ -126,17 +126,17 @@ class _Cleaner(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         return self._redirect(node, node) or node
 
-    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:  # f"{base}/IMDBDataset.csv"
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:  # f"{base}/data.csv"
         return self._redirect(node, node.values[-1] if node.values else None) or node
 
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # Path(base) / "IMDBDataset.csv"
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # Path(base) / "data.csv"
         if isinstance(node.op, ast.Div):
             found = self._redirect(node, node.right)
             if found:
                 return found
         return self.generic_visit(node)
 
-    def visit_Call(self, node: ast.Call) -> ast.AST:  # os.path.join(base, "IMDBDataset.csv")
+    def visit_Call(self, node: ast.Call) -> ast.AST:  # os.path.join(base, "data.csv")
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
             node.func, "id", "")
         if name == "join" and node.args and not node.keywords:

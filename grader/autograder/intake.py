@@ -237,7 +237,7 @@ def find_notebook(root: Path, name: str) -> tuple[Path | None, list[str]]:
     """The notebook called ``name`` anywhere under ``root`` (any case); notes on choices.
 
     Prefers an exact name match, then a name starting with the expected stem
-    (``LabRNN (1).ipynb``); among several, the shallowest, then the first by path.
+    (``Lab (1).ipynb`` for ``Lab.ipynb``); among several, the shallowest, then the first by path.
     """
     notebooks = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".ipynb"
                  and not is_junk(p.relative_to(root))]
