@@ -17,7 +17,6 @@ from autograder.models import CheckResult
 from .results import fail, ok, result
 
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
-PART_NAMES = ("train", "valid", "test")
 
 
 # (a) load_imdb --------------------------------------------------------------------------
