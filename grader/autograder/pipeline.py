@@ -191,10 +191,8 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        isolation = choose(settings.isolation)
-        say(f"sandbox isolation: {isolation.value}")
+        isolation = choose(settings.isolation)  # both said in the CLI's closing summary
         gpu = choose_gpu(settings.gpu)
-        say(f"GPU jobs on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
         prepared = plugin.prepare(batch)

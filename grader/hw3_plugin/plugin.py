@@ -27,6 +27,7 @@ from autograder.rubric import Rubric
 from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
+from .quiet import quiet_hugging_face
 from .results import result
 
 HERE = Path(__file__).parent
@@ -103,6 +104,8 @@ class Hw3Plugin:
     def prepare(self, ctx: BatchContext) -> Hw3Batch:
         """Stage the data (fixtures or real) and an offline Hugging Face home, once."""
         from hw3_fixtures.offline import prepare_offline_home
+
+        quiet_hugging_face()  # the grader's own model loading prints nothing
         from hw3_fixtures.sources import DataSource
 
         if ctx.data == "fixtures":
