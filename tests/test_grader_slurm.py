@@ -20,11 +20,11 @@ from autograder.config import Settings
 from autograder.localslurm import PARTITION, LocalSlurm
 from autograder.pipeline import run_batch
 from engine_scenarios.dispatch_helpers import (
-    TESTS,
     DyingPlugin,
     class_folder,
     comparable,
     grade_in_subprocess,
+    python_path,
     settings,
     submitted,
 )
@@ -51,7 +51,7 @@ def on_slurm(slurm, monkeypatch):
     """sbatch and squeue of this process reach the test cluster; its jobs import the toy
     plug-in."""
     monkeypatch.setenv("SLURM_CONF", str(slurm.conf))
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("PYTHONPATH", python_path())
     return slurm
 
 

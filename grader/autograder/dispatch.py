@@ -95,9 +95,9 @@ def grade_on_node(plugin: HomeworkPlugin, settings: Settings, cache_dir: Path,
     batch = BatchContext(settings, cache_dir, gpu)
     with open(cache_dir / ".prepare.lock", "w") as lock:  # one node stages data at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
-        plugin.prepare(batch)
+        prepared = plugin.prepare(batch)
     with tempfile.TemporaryDirectory(prefix="autograde-node-") as tmp:
-        grader = Grader(plugin, batch, isolation, Path(tmp),
+        grader = Grader(plugin, batch, prepared, isolation, Path(tmp),
                         lambda: Budget(archive_limits(settings)))
         return grader.grade(candidate, digest)
 

@@ -101,6 +101,7 @@ class Grader:
 
     plugin: HomeworkPlugin
     batch: BatchContext
+    prepared: object  # what the plug-in's ``prepare`` returned
     isolation: Isolation
     staging: Path
     budget_factory: Callable[[], Budget]
@@ -123,7 +124,8 @@ class Grader:
         job = dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
         cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
             else None
-        key = job_key(job, self.isolation, limits) if cache else ""
+        libraries = tuple(getattr(self.plugin, "libraries", ()))
+        key = job_key(job, self.isolation, limits, libraries) if cache else ""
         cached = cache.get(key, job.job_id) if cache else None
         if cached is not None:
             return cached
@@ -158,7 +160,7 @@ class Grader:
         work = self.staging / f"{candidate.student_id}.work"
         try:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
-            ctx = SubmissionContext(self.batch, submission, notebooks, work)
+            ctx = SubmissionContext(self.batch, submission, notebooks, work, self.prepared)
             results, error = [], ""
             try:
                 outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
@@ -195,15 +197,13 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        isolation = choose(settings.isolation)
+        isolation = choose(settings.isolation)  # both said in the CLI's closing summary
         gpu, with_gpu = _batch_gpu(settings)
-        say(f"sandbox isolation: {isolation.value} (here); grading on: {settings.executor}")
-        say(f"training items on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
-        plugin.prepare(batch)
+        prepared = plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
-        grader = Grader(plugin, batch, isolation, staging, budget)
+        grader = Grader(plugin, batch, prepared, isolation, staging, budget)
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
                              settings.data, gpu or "cpu"))
         tasks = []

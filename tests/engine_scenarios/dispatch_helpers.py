@@ -19,6 +19,12 @@ CLASS = {"ann": "perfect", "ben": "wrong_answers", "cat": "messy_notebook",
          "dan": "missing_lab2", "eve": "perfect"}
 
 
+def python_path() -> str:
+    """PYTHONPATH for a grader or job process started by a test: the tests folder (the toy
+    plug-ins) before whatever this process was given."""
+    return os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def class_folder(root: Path, names: dict[str, str] = CLASS) -> Path:
     folder = root / "class"
     folder.mkdir(parents=True)
@@ -64,7 +70,7 @@ def grade_in_subprocess(folder: Path, out: Path, log: Path, *extra: str,
                         env: dict[str, str] | None = None) -> subprocess.Popen:
     """``autograde`` with the counting toy plug-in (it notes each student it plans in
     ``log``)."""
-    env = {**(env or os.environ), "PYTHONPATH": str(TESTS), "HW3_PLAN_LOG": str(log)}
+    env = {**(env or os.environ), "PYTHONPATH": python_path(), "HW3_PLAN_LOG": str(log)}
     return subprocess.Popen(
         [sys.executable, "-m", "autograder.cli", str(folder), "--out", str(out),
          "--plugin", "hostile.counting_plugin:plugin", "--no-progress", "--memory-mb", "768",
