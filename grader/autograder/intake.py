@@ -296,7 +296,8 @@ def unpack(candidate: Candidate, staging: Path, notebooks: Mapping[str, str],
                            if p.is_file() and p.suffix.lower() == ".pdf"
                            and not is_junk(p.relative_to(staged.root))))
     containers = {lab: _container(p, staged) if p else None for lab, p in found.items()}
-    form = judge_form(rule, notebooks, found, containers, staged.zip_members, reports)
+    form = judge_form(rule, notebooks, found, containers, staged.zip_members, reports,
+                      problems)
     return Submission(
         student_id=candidate.student_id,
         sources=candidate.sources,
