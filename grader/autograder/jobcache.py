@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -23,6 +24,7 @@ from . import __version__
 from .models import CallOutcome, Isolation, Job, JobOutcome, Status
 from .sandbox.protocol import decode, encode
 
+log = logging.getLogger("autograder")
 _LIBRARIES = ("torch", "transformers", "datasets", "peft", "numpy", "nbclient", "ipykernel")
 
 
@@ -73,18 +75,25 @@ class JobCache:
         self.root = Path(root)
 
     def get(self, key: str, job_id: str) -> JobOutcome | None:
+        """The stored outcome, or None. An entry that cannot be read back whole (cut short,
+        edited, from an older format) is a miss: it is removed and the job runs again."""
         entry = self.root / key
+        if not (entry / "outcome.json").is_file():
+            return None
         try:
             data = json.loads((entry / "outcome.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            steps = {s["step_id"]: CallOutcome(s["step_id"], Status(s["status"]),
+                                               decode(s["value"]), s["message"], s["seconds"],
+                                               s["stdout_tail"]) for s in data["steps"]}
+            outbox = entry / "outbox"
+            return JobOutcome(job_id, steps, Isolation(data["isolation"]),
+                              tuple(data["load_errors"]), data["seconds"],
+                              outbox if outbox.is_dir() else None)
+        except Exception:  # noqa: BLE001 - any damage: not an outcome
+            log.warning("job cache entry %s is damaged; running the job again", key,
+                        exc_info=True)
+            shutil.rmtree(entry, ignore_errors=True)
             return None
-        steps = {s["step_id"]: CallOutcome(s["step_id"], Status(s["status"]),
-                                           decode(s["value"]), s["message"], s["seconds"],
-                                           s["stdout_tail"]) for s in data["steps"]}
-        outbox = entry / "outbox"
-        return JobOutcome(job_id, steps, Isolation(data["isolation"]),
-                          tuple(data["load_errors"]), data["seconds"],
-                          outbox if outbox.is_dir() else None)
 
     def put(self, key: str, outcome: JobOutcome) -> None:
         """Store an outcome; timeouts and crashes are not stored (they may be load-bound)."""

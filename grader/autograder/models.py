@@ -203,7 +203,8 @@ class ItemResult:
 
 @dataclass(frozen=True)
 class SubmissionReport:
-    """Everything graded for one submission. A crash is still a report (``error``)."""
+    """Everything graded for one submission, or why it was refused (``error``: an unsafe or
+    unreadable archive). A fault of the grader is never a report (failures.py)."""
 
     student_id: str
     items: tuple[ItemResult, ...]
@@ -211,7 +212,7 @@ class SubmissionReport:
     form: FormVerdict = FormVerdict()
     isolation: str = ""
     gpu: str = ""  # the GPU the training items ran on ("" for the CPU)
-    error: str = ""  # why grading stopped early, if it did
+    error: str = ""  # why the submission was refused, if it was
     problems: tuple[str, ...] = ()
     fingerprint: str = ""
     plugin: str = ""

@@ -3,7 +3,9 @@
     intake -> extract -> plan (plug-in) -> run (sandbox) -> judge (plug-in) -> score
         -> record (gradebook) ... then every reporter over the finished reports.
 
-A broken submission never stops the batch, and a crash is still a report with a reason.
+A broken submission never stops the batch. Each submission ends graded (a report),
+refused (a report whose ``error`` gives the reason: an unsafe or unreadable archive) or
+with an internal error (failures.py): a fault of the grader is never stored as a grade.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .archives import ArchiveLimits, Budget
 from .config import Settings
 from .errors import BadNotebook, BadSubmission
 from .extract import ExtractedNotebook, read_notebook
+from .failures import InternalFailure, write_staff_report
 from .form import FormRule
 from .gradebook import Gradebook, grading_key
 from .intake import Candidate, discover, fingerprint, unpack
@@ -52,6 +55,7 @@ class BatchResult:
     graded: list[str] = field(default_factory=list)  # student ids graded in this run
     skipped: list[str] = field(default_factory=list)  # already in the gradebook
     problems: list[str] = field(default_factory=list)  # inputs that were not submissions
+    failures: list[InternalFailure] = field(default_factory=list)  # not graded: grader faults
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -135,36 +139,45 @@ class Grader:
             futures = {job.job_id: pool.submit(self._run_job, job, work) for job in jobs}
             return {job_id: future.result() for job_id, future in futures.items()}
 
-    def grade(self, candidate: Candidate, digest: str) -> SubmissionReport:
-        """Grade one student (``digest``: the fingerprint of its files); never raises (a
-        crash becomes the report's ``error``)."""
+    def grade(self, candidate: Candidate, digest: str) -> SubmissionReport | InternalFailure:
+        """Grade one student (``digest``: the fingerprint of its files). A bad submission
+        is a report (refused: ``error`` says why); a fault of the grader, the plug-in or the
+        sandbox set-up is an InternalFailure, never a grade. Never raises an Exception."""
         started = time.monotonic()
         rule = FormRule(deduction=self.plugin.rubric.form_deduction)
         try:
             submission = unpack(candidate, self.staging, self.plugin.notebooks, rule,
                                 self.budget_factory(), digest)
-        except Exception as exc:  # noqa: BLE001 - unsafe or unreadable: a result, not a crash
-            why = str(exc) if isinstance(exc, BadSubmission) else f"{type(exc).__name__}: {exc}"
+        except BadSubmission as exc:  # unsafe or unreadable: refused, with the reason
+            why = str(exc)
             every_lab = {lab: f"the submission could not be unpacked: {why}"
                          for lab in self.plugin.notebooks}
             return self._report(candidate.student_id, [], unavailable=every_lab,
                                 form=FormVerdict(rule.deduction, (why,)), error=why,
                                 fingerprint_=digest, started=started)
+        except Exception as exc:  # noqa: BLE001 - the grader's fault, reported to staff
+            log.exception("unpacking %s failed", candidate.student_id)
+            shutil.rmtree(self.staging / candidate.student_id, ignore_errors=True)
+            return InternalFailure.from_exception(candidate.student_id, "unpacking", exc)
         work = self.staging / f"{candidate.student_id}.work"
+        stage = "reading the notebooks"
         try:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
             ctx = SubmissionContext(self.batch, submission, notebooks, work)
-            results, error = [], ""
-            try:
-                outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
-                results = self.plugin.judge(outcomes, ctx)
-            except Exception as exc:  # noqa: BLE001 - a crash is still a result
-                log.exception("grading %s failed", candidate.student_id)
-                error = f"the grader failed: {type(exc).__name__}: {exc}"
+            stage = "planning (plug-in)"
+            jobs = self.plugin.plan(submission, ctx)
+            stage = "running the sandbox jobs"
+            outcomes = self._run_jobs(jobs, work)
+            stage = "judging (plug-in checks)"
+            results = self.plugin.judge(outcomes, ctx)
+            stage = "scoring"
             return self._report(candidate.student_id, results, unavailable=unavailable,
-                                form=submission.form, error=error,
+                                form=submission.form,
                                 problems=[*submission.problems, *notes],
                                 fingerprint_=submission.fingerprint, started=started)
+        except Exception as exc:  # noqa: BLE001 - the grader's fault, reported to staff
+            log.exception("grading %s failed while %s", candidate.student_id, stage)
+            return InternalFailure.from_exception(candidate.student_id, stage, exc)
         finally:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(submission.root, ignore_errors=True)
@@ -207,8 +220,21 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
             if not settings.regrade and book.lookup(cand.student_id, key) is not None:
                 result.skipped.append(cand.student_id)
                 continue
-            book.record(grader.grade(cand, digest), key)
+            outcome = grader.grade(cand, digest)
+            if isinstance(outcome, InternalFailure):  # not stored: graded again next run
+                result.failures.append(outcome)
+                say(f"internal error grading {cand.student_id} ({outcome.stage}): "
+                    f"{outcome.summary}")
+                continue
+            book.record(outcome, key)
             result.graded.append(cand.student_id)
-        result.reports = book.reports([c.student_id for c in candidates])
+        failed = {f.student_id for f in result.failures}
+        result.reports = book.reports([c.student_id for c in candidates
+                                       if c.student_id not in failed])
     result.outputs = write_all(result.reports, out)
+    staff = write_staff_report(result.failures, out)
+    if staff is not None:
+        result.outputs["internal errors (staff only)"] = staff
+        say(f"{len(result.failures)} submission(s) not graded because of internal errors; "
+            f"tracebacks in {staff}; the next run grades them again")
     return result

@@ -162,14 +162,26 @@ class Lab2Plan:
             return False
         return all(config.get(k) == self.base_config.get(k) for k in SHAPE_KEYS)
 
+    def _saved_model(self, folder: Path) -> Any | None:
+        """A student's saved model or adapter, or None when it is not there, not GPT-2's
+        shape, or its files cannot be loaded (damaged files are the student's data, not a
+        fault of the grader)."""
+        if not folder.is_dir() or not self.measurable(folder):
+            return None
+        try:
+            return self.model(folder)
+        except Exception:  # noqa: BLE001 - unreadable student files: nothing to measure
+            return None
+
     def _judge_notebook(self, facts: Mapping, outbox: Path | None) -> dict[str, Verdict]:
         trainers = list(facts.get("trainers", []))
         measured: dict[int, float] = {}
         for i, trainer in enumerate(trainers):
             name = str(trainer.get("saved"))
             folder = outbox / name if outbox and SAVED_NAME.fullmatch(name) else None
-            if folder is not None and folder.is_dir() and self.measurable(folder):
-                measured[i] = self.perplexity_of(self.model(folder))
+            model = self._saved_model(folder) if folder is not None else None
+            if model is not None:
+                measured[i] = self.perplexity_of(model)
         # What the kernel reports about a trainer is only its word: a trainer counts when
         # the grader loaded and measured its saved model itself (forged facts have none).
         kept = [i for i in range(len(trainers)) if i in measured]

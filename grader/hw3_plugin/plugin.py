@@ -63,6 +63,10 @@ LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
 FACTS_CELL = "import os\n__hw3_collect_facts__(globals(), os.environ['GRADER_OUTBOX'])\n"
 HIDDEN = ("hw3_solution", "autograder", "hw3_fixtures")
+# What malformed data from a sandbox (a student's odd return value, forged facts) raises in
+# a check: a failed check. Anything else a check raises is a fault of the check, which the
+# engine reports to staff as an internal error and never records as a grade.
+DATA_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def _item(check_id: str) -> str:
@@ -256,7 +260,7 @@ class Hw3Plugin:
             return _all(checks, False, why or _outcome_message(step, needs), step.status)
         try:
             verdicts = plan.judge(probe, step.value)
-        except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
+        except DATA_ERRORS as exc:  # malformed data is a failed check
             return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
                         f"{exc})", step.status)
         return _results(checks, verdicts, step.status)
@@ -271,10 +275,10 @@ class Hw3Plugin:
             return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
                         "inspect it" + (f": {step.message}" if step.message else ""),
                         step.status)
-        facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
         try:
+            facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
             verdicts = self.lab2.judge("notebook", facts, outbox)
-        except Exception as exc:  # noqa: BLE001
+        except DATA_ERRORS as exc:  # malformed (or forged) facts are failed checks
             return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                         f"({type(exc).__name__}: {exc})", step.status)
         notes = sorted(set(facts.get("compat", [])))
