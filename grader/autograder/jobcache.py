@@ -1,7 +1,8 @@
 """Job outcomes kept by content. Grading is deterministic, so the same job (same student
-code, arguments, probe code, data files, environment, isolation level and library versions)
-has the same outcome: it runs once, and every later submission holding the same notebook
-(an untouched starter lab, a re-submission, a `--regrade` after a rubric change) reuses it.
+code, arguments, probe code, data files, environment, isolation level, sandbox runtime
+code and library versions) has the same outcome: it runs once, and every later submission
+holding the same notebook (an untouched starter lab, a re-submission, a `--regrade` after a
+rubric change) reuses it.
 
 Entries are plain JSON (values in the sandbox protocol's tagged form, never pickle) plus a
 copy of the job's outbox, under ``<out>/.cache/jobs/<key>/``.
@@ -20,7 +21,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from . import __version__
+from .keys import derive_key, sandbox_digest, source_digest
 from .models import CallOutcome, Isolation, Job, JobOutcome, Status
 from .sandbox.protocol import decode, encode
 
@@ -48,24 +49,23 @@ def _environment() -> str:
             versions.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{name}=-")
-    return f"{sys.version}|{__version__}|{'|'.join(versions)}"
+    return f"{sys.version}|{'|'.join(versions)}"
 
 
 def job_key(job: Job, isolation: Isolation, limits: object) -> str:
-    """The content address of a job's outcome."""
-    spec = {
-        "kind": job.kind, "module_source": job.module_source, "notebook": job.notebook,
-        "steps": [dataclasses.asdict(s) for s in job.steps],
-        "timeouts": [job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
-        "probes": [Path(p).read_text(encoding="utf-8") for p in job.probe_modules],
-        "files": {k: _tree_digest(Path(p)) for k, p in sorted(job.files.items())},
-        "writable": {k: _tree_digest(Path(p)) for k, p in sorted(job.writable_files.items())},
-        "env": dict(job.env), "startup": dict(job.startup_files),
-        "hidden": list(job.hidden_modules), "isolation": isolation.value, "gpu": job.gpu,
-        "limits": repr(limits), "environment": _environment(),
-    }
-    text = json.dumps(spec, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The content address of a job's outcome (keys.py: the same derivation as the
+    gradebook's; code enters it as the hash of its source, the sandbox runtime's too)."""
+    return derive_key(
+        kind=job.kind, module_source=job.module_source, notebook=job.notebook,
+        steps=[dataclasses.asdict(s) for s in job.steps],
+        timeouts=[job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
+        probes=source_digest(Path(p) for p in job.probe_modules),
+        files={k: _tree_digest(Path(p)) for k, p in sorted(job.files.items())},
+        writable={k: _tree_digest(Path(p)) for k, p in sorted(job.writable_files.items())},
+        env=dict(job.env), startup=dict(job.startup_files),
+        hidden=list(job.hidden_modules), isolation=isolation.value, gpu=job.gpu,
+        limits=repr(limits), environment=_environment(), runtime=sandbox_digest(),
+    )
 
 
 class JobCache:

@@ -31,9 +31,10 @@ from .errors import BadNotebook, BadSubmission
 from .extract import ExtractedNotebook, read_notebook
 from .failures import InternalFailure, write_staff_report
 from .form import FormRule
-from .gradebook import Gradebook, grading_key
+from .gradebook import Gradebook
 from .intake import Candidate, discover, fingerprint, unpack
 from .jobcache import JobCache, job_key
+from .keys import code_digest, derive_key, engine_digest, plugin_modules
 from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
 from .reporters import write_all
@@ -211,12 +212,13 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
         grader = Grader(plugin, batch, isolation, staging, budget)
-        context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
-                             settings.data, gpu or "cpu"))
+        context = dict(rubric=plugin.rubric.fingerprint, plugin=plugin.name,
+                       plugin_code=code_digest(*plugin_modules(plugin)),
+                       engine=engine_digest(), data=settings.data, gpu=gpu or "cpu")
         for cand in tqdm(candidates, desc="grading", unit="submission",
                          disable=not settings.progress):
             digest = fingerprint(cand.sources)
-            key = grading_key(digest, context)
+            key = derive_key(submission=digest, **context)
             if not settings.regrade and book.lookup(cand.student_id, key) is not None:
                 result.skipped.append(cand.student_id)
                 continue

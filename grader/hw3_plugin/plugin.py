@@ -78,6 +78,9 @@ class Hw3Plugin:
 
     name = "hw3"
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
+    # The code that decides a grade (keys.py): the checks and probes, the reference that
+    # expected values come from, the fixtures' builders.
+    code_modules = ("hw3_plugin", "hw3_solution", "hw3_fixtures")
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
 
     def __init__(self) -> None:

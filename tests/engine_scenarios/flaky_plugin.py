@@ -10,6 +10,7 @@ from pathlib import Path
 
 from autograder.models import CheckResult, JobOutcome
 from autograder.plugin import SubmissionContext
+
 from engine_scenarios.toy_plugin import ToyPlugin
 
 
