@@ -27,6 +27,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--regrade", action="store_true", default=None, help=helps["regrade"])
     p.add_argument("--isolation", choices=ISOLATION_CHOICES, help=helps["isolation"])
     p.add_argument("--gpu", choices=GPU_CHOICES, help=helps["gpu"])
+    p.add_argument("--allow-unsafe-isolation", action="store_true", default=None,
+                   dest="allow_unsafe_isolation", help=helps["allow_unsafe_isolation"])
     p.add_argument("--timeout-scale", type=float, dest="timeout_scale",
                    help=helps["timeout_scale"])
     p.add_argument("--plugin", help=helps["plugin"])

@@ -50,9 +50,13 @@ class Settings:
     regrade: bool = _setting(False, "grade again submissions already in the gradebook")
     isolation: str = _setting(
         "auto",
-        "sandbox isolation: auto (strongest that works), bwrap, unshare, or rlimits",
+        "sandbox isolation: auto (the strongest isolating level that works: bwrap, then "
+        "unshare), bwrap, unshare, or rlimits (no isolation; only when named, and under root "
+        "only with allow_unsafe_isolation); real data needs bwrap",
         choices=ISOLATION_CHOICES,
     )
+    allow_unsafe_isolation: bool = _setting(
+        False, "allow --isolation rlimits under root (student code then runs as root)")
     gpu: str = _setting(
         "auto",
         "GPU for the training items (Lab 1's training, the LabLLM notebook): auto (one when "

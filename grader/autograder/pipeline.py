@@ -188,6 +188,8 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
               say: Callable[[str], None] = print) -> BatchResult:
     """Grade every submission in ``settings.submissions`` and write every output."""
     plugin = plugin or load_plugin(settings.plugin)
+    isolation = choose(settings.isolation, allow_unsafe=settings.allow_unsafe_isolation,
+                       real_data=settings.data != "fixtures")  # refused before any output
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(settings.to_json(), indent=2),
@@ -203,7 +205,6 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        isolation = choose(settings.isolation)
         say(f"sandbox isolation: {isolation.value}")
         gpu = choose_gpu(settings.gpu)
         say(f"training items on: {gpu or 'the CPU'}")
