@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -36,7 +37,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_false", dest="progress", default=None,
                    help="hide the progress bar")
     p.add_argument("--config", type=Path, help="settings file (TOML with a [grade] table)")
+    _every_other_setting(p, helps)
     return p
+
+
+def _every_other_setting(p: argparse.ArgumentParser, helps: dict[str, str]) -> None:
+    """A flag for every setting not given one above (``--zip-max-mb``, ``--workers``, ...):
+    every setting is a flag. Values are converted and checked by ``config.resolve``."""
+    taken = {action.dest for action in p._actions}
+    defaults = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for name, text in helps.items():
+        if name in taken:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if isinstance(defaults[name], bool):
+            p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                           default=None, help=text)
+        else:
+            p.add_argument(flag, dest=name, help=f"{text} (default: {defaults[name]})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

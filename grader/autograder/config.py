@@ -80,8 +80,12 @@ class Settings:
         64, "student stdout/stderr kept per step, KiB (the tail)", positive=True
     )
     threads: int = _setting(1, "CPU threads for torch/BLAS inside the sandbox", positive=True)
-    zip_max_mb: int = _setting(1024, "largest total unpacked size of one zip, MiB", positive=True)
-    zip_max_files: int = _setting(5000, "most files one zip may hold", positive=True)
+    zip_max_mb: int = _setting(
+        1024, "largest unpacked size of one student's files, MiB (a zip with the zips inside "
+        "it; in a class export, each student's part)", positive=True)
+    zip_max_files: int = _setting(
+        5000, "most files of one student (a zip with the zips inside it; in a class export, "
+        "each student's part)", positive=True)
     zip_max_ratio: float = _setting(
         200.0, "highest compression ratio of a member over 1 MiB", positive=True
     )

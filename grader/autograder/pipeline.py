@@ -218,7 +218,8 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
                        engine=engine_digest(), data=settings.data, gpu=gpu or "cpu")
         for cand in tqdm(candidates, desc="grading", unit="submission",
                          disable=not settings.progress):
-            digest = fingerprint(cand.sources)
+            digest = fingerprint(cand.sources) if not cand.refused else \
+                derive_key(refused=cand.refused)
             key = derive_key(submission=digest, **context)
             if not settings.regrade and book.lookup(cand.student_id, key) is not None:
                 result.skipped.append(cand.student_id)
