@@ -115,22 +115,54 @@ def lab2():
     return Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir))
 
 
-def test_saved_model_of_another_shape_is_not_loaded(lab2, tmp_path: Path) -> None:
-    honest = tmp_path / "honest"
-    honest.mkdir()
-    (honest / "config.json").write_text(json.dumps(lab2.base_config))
-    bomb = tmp_path / "bomb"
-    bomb.mkdir()
-    (bomb / "config.json").write_text(json.dumps({**lab2.base_config, "n_layer": 2000,
-                                                  "n_embd": 4096}))
-    wide = tmp_path / "wide-adapter"
-    wide.mkdir()
-    (wide / "adapter_config.json").write_text(json.dumps({"r": 10 ** 6}))
-    garbage = tmp_path / "garbage"
-    garbage.mkdir()
-    (garbage / "config.json").write_text("[1, 2")
-    assert lab2.measurable(honest)
-    assert not any(lab2.measurable(f) for f in (bomb, wide, garbage, tmp_path / "absent"))
+def test_saved_model_of_another_shape_or_pickled_is_not_loaded(lab2, tmp_path: Path) -> None:
+    from hw3_plugin.lab2 import SHAPE_KEYS
+    from hw3_plugin.measure_lab2 import _refusal
+
+    def folder(name: str, files: dict[str, str]) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        for file, text in files.items():
+            (path / file).write_text(text)
+        return path
+
+    config = json.dumps(lab2.base_config)
+    honest = folder("honest", {"config.json": config, "model.safetensors": ""})
+    bomb = folder("bomb", {"config.json": json.dumps({**lab2.base_config, "n_layer": 2000,
+                                                      "n_embd": 4096})})
+    wide = folder("wide-adapter", {"adapter_config.json": json.dumps({"r": 10 ** 6})})
+    pickled = folder("pickled", {"config.json": config, "pytorch_model.bin": "",
+                                 "model.safetensors": ""})
+    pickled_adapter = folder("pickled-adapter", {"adapter_config.json": json.dumps({"r": 8}),
+                                                 "adapter_model.bin": ""})
+    garbage = folder("garbage", {"config.json": "[1, 2"})
+    keys = list(SHAPE_KEYS)
+    assert _refusal(honest, lab2.base_config, keys) is None
+    assert "not GPT-2's shape" in _refusal(bomb, lab2.base_config, keys)
+    assert "does not fit GPT-2" in _refusal(wide, lab2.base_config, keys)
+    assert "pickle files (pytorch_model.bin)" in _refusal(pickled, lab2.base_config, keys)
+    assert "pickle files" in _refusal(pickled_adapter, lab2.base_config, keys)
+    with pytest.raises(ValueError):  # reported by measure() as the folder's error
+        _refusal(garbage, lab2.base_config, keys)
+
+
+def test_the_measurement_probe_loads_safetensors_only(lab2, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from hw3_plugin.measure_lab2 import INBOX, measure
+
+    inbox = tmp_path / INBOX
+    shutil.copytree(lab2.gpt2_dir, inbox / "trainer0")  # an untrained "fine-tuned" copy
+    shutil.copytree(lab2.gpt2_dir, inbox / "trainer1")
+    (inbox / "trainer1" / "pytorch_model.bin").write_bytes(b"not unpickled")
+    monkeypatch.setenv("GRADER_WORK", str(tmp_path))
+    args = {**lab2.measure_args(), "base": str(lab2.gpt2_dir), "batches": lab2._probe_batches}
+    result = measure(None, args)
+    reference = lab2.perplexity_of(lab2.model(), lab2._probe_batches)
+    assert result["pretrained"] == pytest.approx(reference, rel=1e-6)
+    assert result["models"]["trainer0"]["perplexity"] == pytest.approx(reference, rel=1e-6)
+    assert "pickle files (pytorch_model.bin)" in result["models"]["trainer1"]["error"]
 
 
 def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) -> None:
@@ -138,7 +170,7 @@ def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) ->
                "global_step": 30, "max_steps": 30, "log_history": [{"loss": 1.0}],
                "output_dir": "./out", "has_eval_dataset": True, "saved": "trainer0"}
     facts = {"trainers": [trainer], "saved": ["./out"], "loaded": [{"source": "./out"}]}
-    verdicts = lab2.judge("notebook", facts, tmp_path)  # no trainer0 folder: forged
+    verdicts = lab2.judge_notebook(facts, {"models": {}})  # nothing measured: forged
     lab2d = {k: v for k, v in verdicts.items() if k.startswith("lab2d.")}
     assert lab2d and not any(v.passed for v in lab2d.values())
     assert all("measure" in v.message for v in lab2d.values())

@@ -90,9 +90,14 @@ class Settings:
         200.0, "highest compression ratio of a member over 1 MiB", positive=True
     )
     progress: bool = _setting(True, "show a progress bar")
-    workers: int = _setting(2, "sandboxed jobs of one submission run at once", positive=True)
+    workers: int = _setting(
+        2, "sandboxed jobs of one submission run at once (under root with bwrap, at most the "
+        "grader's pool of sandbox users, 32)", positive=True)
     job_cache: bool = _setting(
         True, "reuse the outcome of an identical job (same code, inputs, data, versions)")
+    cache_max_gb: float = _setting(
+        10.0, "largest size of the job cache, GB (least recently used entries removed first; "
+        "it holds outcomes as JSON, never model weights)", positive=True)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

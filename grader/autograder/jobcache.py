@@ -4,8 +4,11 @@ code and library versions) has the same outcome: it runs once, and every later s
 holding the same notebook (an untouched starter lab, a re-submission, a `--regrade` after a
 rubric change) reuses it.
 
-Entries are plain JSON (values in the sandbox protocol's tagged form, never pickle) plus a
-copy of the job's outbox, under ``<out>/.cache/jobs/<key>/``.
+Entries are plain JSON (values in the sandbox protocol's tagged form, never pickle) under
+``<out>/.cache/jobs/<key>/``; never the job's outbox (saved weights and the like: a job
+that needs them reads them in its own sandbox, ``Job.reads_outbox_of``), so an outcome from
+the cache has no ``outbox``. The cache is bounded (``cache_max_gb``): after each store the
+least recently used entries are removed until it fits.
 """
 
 from __future__ import annotations
@@ -69,10 +72,11 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
 
 
 class JobCache:
-    """A folder of finished job outcomes, keyed by `job_key`."""
+    """A folder of finished job outcomes, keyed by `job_key`, at most ``max_bytes`` big."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_bytes: int | None = None) -> None:
         self.root = Path(root)
+        self.max_bytes = max_bytes
 
     def get(self, key: str, job_id: str) -> JobOutcome | None:
         """The stored outcome, or None. An entry that cannot be read back whole (cut short,
@@ -85,15 +89,15 @@ class JobCache:
             steps = {s["step_id"]: CallOutcome(s["step_id"], Status(s["status"]),
                                                decode(s["value"]), s["message"], s["seconds"],
                                                s["stdout_tail"]) for s in data["steps"]}
-            outbox = entry / "outbox"
-            return JobOutcome(job_id, steps, Isolation(data["isolation"]),
-                              tuple(data["load_errors"]), data["seconds"],
-                              outbox if outbox.is_dir() else None)
+            outcome = JobOutcome(job_id, steps, Isolation(data["isolation"]),
+                                 tuple(data["load_errors"]), data["seconds"], None)
         except Exception:  # noqa: BLE001 - any damage: not an outcome
             log.warning("job cache entry %s is damaged; running the job again", key,
                         exc_info=True)
             shutil.rmtree(entry, ignore_errors=True)
             return None
+        os.utime(entry)  # recently used: evicted last
+        return outcome
 
     def put(self, key: str, outcome: JobOutcome) -> None:
         """Store an outcome; timeouts and crashes are not stored (they may be load-bound)."""
@@ -103,8 +107,6 @@ class JobCache:
         tmp = self.root / f".{key}.{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        if outcome.outbox is not None and outcome.outbox.is_dir():
-            shutil.copytree(outcome.outbox, tmp / "outbox", symlinks=True)
         steps = [{"step_id": s.step_id, "status": s.status.value, "value": encode(s.value),
                   "message": s.message, "seconds": s.seconds, "stdout_tail": s.stdout_tail}
                  for s in outcome.steps.values()]
@@ -114,3 +116,25 @@ class JobCache:
         }), encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)
         tmp.rename(entry)
+        self.evict()
+
+    def evict(self) -> list[str]:
+        """Remove the least recently used entries until the cache fits ``max_bytes``; the
+        keys removed."""
+        if self.max_bytes is None or not self.root.is_dir():
+            return []
+        entries = []
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+            entries.append((entry.stat().st_mtime_ns, entry.name, size))
+        total = sum(size for *_, size in entries)
+        removed = []
+        for _, name, size in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            shutil.rmtree(self.root / name, ignore_errors=True)
+            total -= size
+            removed.append(name)
+        return removed

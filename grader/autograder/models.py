@@ -77,6 +77,9 @@ class Step:
     timeout_s: float = 30.0
 
 
+OUTBOX_INPUT = "previous-outbox"  # where a job reads the outbox of ``reads_outbox_of``
+
+
 @dataclass(frozen=True)
 class Job:
     """Work for one sandboxed process.
@@ -102,6 +105,10 @@ class Job:
     startup_files: Mapping[str, str] = field(default_factory=dict)  # IPython startup: name->code
     hidden_modules: tuple[str, ...] = ()  # top-level packages the child refuses to import
     gpu: bool = False  # the job sees the grader's GPU (sandbox/gpu.py)
+    # The id of a job of the same plan whose outbox this job reads: it runs after that job
+    # finishes, in a fresh sandbox, with that outbox bound read-only at ``OUTBOX_INPUT`` in
+    # its work folder (e.g. a measurement of saved weights that the notebook cannot reach).
+    reads_outbox_of: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("calls", "notebook"):

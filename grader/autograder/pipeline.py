@@ -35,11 +35,19 @@ from .gradebook import Gradebook
 from .intake import Candidate, discover, fingerprint, unpack
 from .jobcache import JobCache, job_key
 from .keys import code_digest, derive_key, engine_digest, plugin_modules
-from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
+from .models import (
+    OUTBOX_INPUT,
+    CheckResult,
+    FormVerdict,
+    Isolation,
+    Job,
+    JobOutcome,
+    SubmissionReport,
+)
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
 from .reporters import write_all
 from .sandbox.gpu import choose_gpu
-from .sandbox.isolation import choose
+from .sandbox.isolation import check_workers, choose
 from .sandbox.runner import SandboxLimits, run_job
 from .scoring import score
 
@@ -70,6 +78,14 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
 def archive_limits(settings: Settings) -> ArchiveLimits:
     return ArchiveLimits(max_bytes=settings.zip_max_mb << 20, max_files=settings.zip_max_files,
                          max_ratio=settings.zip_max_ratio)
+
+
+def _readable(folder: Path) -> None:
+    """Let any sandbox user read ``folder`` (a finished job's outbox, links already removed),
+    whichever user wrote it."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _safe_name(text: str) -> str:
@@ -119,26 +135,60 @@ class Grader:
             fingerprint=fingerprint_, plugin=self.plugin.name, kit_version=__version__,
             seconds=round(time.monotonic() - started, 2))
 
-    def _run_job(self, job: Job, work: Path) -> JobOutcome:
-        limits = sandbox_limits(self.batch.settings)
+    def _cache(self) -> JobCache | None:
+        settings = self.batch.settings
+        return JobCache(self.batch.cache_dir / "jobs", int(settings.cache_max_gb * 1e9)) \
+            if settings.job_cache else None
+
+    def _prepared(self, job: Job) -> Job:
         scale = self.batch.settings.timeout_scale  # plug-ins scale the limits they set
-        job = dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
-        cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
-            else None
-        key = job_key(job, self.isolation, limits) if cache else ""
-        cached = cache.get(key, job.job_id) if cache else None
-        if cached is not None:
-            return cached
-        outcome = run_job(job, work / _safe_name(job.job_id), self.isolation, limits)
+        return dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
+
+    def _run_chain(self, first: Job, followers: list[Job], work: Path) -> dict[str, JobOutcome]:
+        """Run ``first``, then each job that reads its outbox (in a fresh sandbox, the
+        outbox bound read-only). Outcomes come from the cache only when every job of the
+        chain is there: the outbox itself is never cached."""
+        limits = sandbox_limits(self.batch.settings)
+        cache = self._cache()
+        jobs = [self._prepared(first), *(self._prepared(j) for j in followers)]
+        keys = [job_key(job, self.isolation, limits) for job in jobs] if cache else []
+        if len(keys) > 1:  # a follower's result depends on what the first job left
+            keys[1:] = [derive_key(job=k, after=keys[0]) for k in keys[1:]]
         if cache:
-            cache.put(key, outcome)
-        return outcome
+            cached = [cache.get(key, job.job_id) for key, job in zip(keys, jobs)]
+            if all(o is not None for o in cached):
+                return {job.job_id: o for job, o in zip(jobs, cached)}
+        outcomes = {first.job_id: run_job(jobs[0], work / _safe_name(first.job_id),
+                                          self.isolation, limits)}
+        outbox = outcomes[first.job_id].outbox
+        for job in jobs[1:]:
+            if outbox is not None:
+                _readable(outbox)
+                job = dataclasses.replace(job, files={**job.files, OUTBOX_INPUT: outbox})
+            outcomes[job.job_id] = run_job(job, work / _safe_name(job.job_id), self.isolation,
+                                           limits)
+        if cache:
+            for key, job in zip(keys, jobs):
+                cache.put(key, outcomes[job.job_id])
+        return outcomes
 
     def _run_jobs(self, jobs: list[Job], work: Path) -> dict[str, JobOutcome]:
-        """Every job's outcome; `workers` jobs at a time, in the plug-in's order."""
+        """Every job's outcome; `workers` chains at a time, in the plug-in's order (a job
+        that reads another's outbox runs right after it, in the same worker)."""
+        ids = {job.job_id for job in jobs}
+        for job in jobs:
+            if job.reads_outbox_of and job.reads_outbox_of not in ids:
+                raise ValueError(f"job {job.job_id!r} reads the outbox of "
+                                 f"{job.reads_outbox_of!r}, which is not planned")
+        firsts = [job for job in jobs if not job.reads_outbox_of]
         with ThreadPoolExecutor(max_workers=self.batch.settings.workers) as pool:
-            futures = {job.job_id: pool.submit(self._run_job, job, work) for job in jobs}
-            return {job_id: future.result() for job_id, future in futures.items()}
+            futures = [pool.submit(self._run_chain, job,
+                                   [j for j in jobs if j.reads_outbox_of == job.job_id], work)
+                       for job in firsts]
+            done: dict[str, JobOutcome] = {}
+            for future in futures:
+                done.update(future.result())
+        return {job.job_id: done[job.job_id] for job in jobs}
 
     def grade(self, candidate: Candidate, digest: str) -> SubmissionReport | InternalFailure:
         """Grade one student (``digest``: the fingerprint of its files). A bad submission
@@ -190,6 +240,7 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
     plugin = plugin or load_plugin(settings.plugin)
     isolation = choose(settings.isolation, allow_unsafe=settings.allow_unsafe_isolation,
                        real_data=settings.data != "fixtures")  # refused before any output
+    check_workers(settings.workers, isolation)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(settings.to_json(), indent=2),

@@ -23,7 +23,7 @@ from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submis
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
 
-from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, measure_lab2, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .verdict import Verdict
@@ -136,7 +136,8 @@ class Hw3Plugin:
             jobs += self._plan_lab1(ctx.notebooks["lab1"], ctx)
         if "lab2" in ctx.notebooks:
             jobs += self._plan_lab2(ctx.notebooks["lab2"], ctx)
-        longest_first = ("lab2.notebook", "lab1.training", "lab1.probes", "lab2.probes")
+        longest_first = ("lab2.notebook", "lab2.measure", "lab1.training", "lab1.probes",
+                         "lab2.probes")
         return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
 
     def _job(self, job_id: str, ctx: SubmissionContext, **kw) -> Job:
@@ -206,6 +207,12 @@ class Hw3Plugin:
                 + "\n__hw3_collect_facts__ = collect\ndel collect\n",
             },
         ))
+        jobs.append(self._job(  # no student code: reads the models the notebook saved
+            "lab2.measure", ctx, reads_outbox_of="lab2.notebook", gpu=self._gpu,
+            probe_modules=(Path(measure_lab2.__file__),),
+            steps=(Step("measure", "measure_lab2:measure", (self.lab2.measure_args(),),
+                        timeout_s=ctx.timeout(self._limits["lab2_cell"])),),
+        ))
         return jobs
 
     def _lab2_notebook(self, nb) -> dict:
@@ -248,7 +255,9 @@ class Hw3Plugin:
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
-            results += self._judge_notebook(step, outcome.outbox if outcome else None)
+            measured = outcomes.get("lab2.measure")
+            results += self._judge_notebook(step, measured.steps.get("measure")
+                                            if measured else None)
         return results
 
     def _judge_step(self, plan, probe, needs, checks, step, nb) -> list[CheckResult]:
@@ -268,7 +277,9 @@ class Hw3Plugin:
                         f"{exc})", step.status)
         return _results(checks, verdicts, step.status)
 
-    def _judge_notebook(self, step, outbox: Path | None) -> list[CheckResult]:
+    def _judge_notebook(self, step, measured) -> list[CheckResult]:
+        """The notebook's checks from its facts and the measurement job's step (``measured``:
+        the saved models' perplexities, or None/a failed step: nothing measured)."""
         if step is None or not isinstance(step.value, dict):
             return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
                         + (f": {step.message}" if step and step.message else ""),
@@ -280,7 +291,8 @@ class Hw3Plugin:
                         step.status)
         try:
             facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
-            verdicts = self.lab2.judge("notebook", facts, outbox)
+            measurement = measured.value if measured is not None and measured.ok else None
+            verdicts = self.lab2.judge_notebook(facts, measurement)
         except DATA_ERRORS as exc:  # malformed (or forged) facts are failed checks
             return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                         f"({type(exc).__name__}: {exc})", step.status)

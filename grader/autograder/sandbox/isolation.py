@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SandboxError
+from ..errors import ConfigError, SandboxError
 from ..models import Isolation
 
 SANDBOX_ROOT = Path("/sandbox")
@@ -179,6 +179,16 @@ def drops_privileges(level: Isolation) -> bool:
     """Whether a child of ``level`` runs as an unprivileged user of its own (bwrap under
     root, with util-linux setpriv)."""
     return level is Isolation.BWRAP and os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+def check_workers(workers: int, level: Isolation) -> None:
+    """Refuse more concurrent sandboxes than the pool of sandbox users (bwrap under root):
+    the extra workers would wait for a user forever while holding their own jobs."""
+    if drops_privileges(level) and workers > USERS_PER_GRADER:
+        raise ConfigError(
+            f"--workers {workers} is more than the {USERS_PER_GRADER} sandbox users a grader "
+            f"has under root (each bwrap sandbox runs as a user of its own); use --workers "
+            f"{USERS_PER_GRADER} or fewer")
 
 
 @contextlib.contextmanager
