@@ -174,3 +174,59 @@ def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) ->
     lab2d = {k: v for k, v in verdicts.items() if k.startswith("lab2d.")}
     assert lab2d and not any(v.passed for v in lab2d.values())
     assert all("measure" in v.message for v in lab2d.values())
+
+
+SELF_REPORTED_CHECKS = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns")
+
+
+def _claims(lab2) -> dict:
+    """What a forged facts file claims about the notebook's own objects."""
+    rows = lab2.row_counts
+    sets = [{"name": n, "rows": rows[s] // 10, "columns": ["input_ids", "attention_mask",
+                                                         "labels"],
+             "format": "torch", "labels_equal_ids": True}
+            for n, s in (("train", "train"), ("valid", "validation"))]
+    return {"tokenizers": [{"name": "tokenizer", "pad": "<|endoftext|>",
+                            "eos": "<|endoftext|>"}],
+            "datasets": sets, "loaded": [{"source": "gpt2"}], "trainers": []}
+
+
+def test_claims_about_the_kernel_s_objects_need_measured_files(lab2) -> None:
+    """The forge-facts attack's 8 points: claims with no saved tokenizer or dataset."""
+    verdicts = lab2.judge_notebook(_claims(lab2), {"models": {}, "tokenizers": {},
+                                                   "datasets": {}})
+    assert [c for c in SELF_REPORTED_CHECKS if verdicts[c].passed] == []
+
+
+def test_saved_tokenizer_and_datasets_are_measured(lab2, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+    from hw3_plugin.measure_lab2 import INBOX, measure
+
+    inbox = tmp_path / INBOX
+    tokenizer = lab2.tokenizer  # GPT-2's, pad set to the end-of-text token
+    tokenizer.save_pretrained(str(inbox / "tokenizer0"))
+
+    def tokenized(split: str) -> datasets.Dataset:
+        rows = lab2._rows(split)
+        ds = datasets.Dataset.from_dict({"text": rows[: len(rows) // 10]})
+        ds = ds.map(lambda b: {**tokenizer(b["text"], padding="max_length", truncation=True,
+                                           max_length=64),
+                               "labels": tokenizer(b["text"], padding="max_length",
+                                                   truncation=True, max_length=64)["input_ids"]},
+                    batched=True, remove_columns=["text"])
+        ds.set_format("torch")
+        return ds
+
+    tokenized("train").save_to_disk(str(inbox / "dataset0"))
+    tokenized("valid").save_to_disk(str(inbox / "dataset1"))
+    shuffled = datasets.Dataset.from_dict({"input_ids": [[5, 6, 7]] * 9})
+    shuffled.save_to_disk(str(inbox / "dataset2"))  # not WikiText's rows: not counted
+    monkeypatch.setenv("GRADER_WORK", str(tmp_path))
+    args = {**lab2.measure_args(), "base": str(lab2.gpt2_dir), "batches": lab2._probe_batches}
+    measurement = measure(None, args)
+    assert sorted(measurement["datasets"]) == ["dataset0", "dataset1", "dataset2"]
+    claims = {**_claims(lab2), "tokenizers": [], "datasets": []}  # the kernel says nothing
+    verdicts = lab2.judge_notebook(claims, measurement)
+    assert [c for c in SELF_REPORTED_CHECKS if not verdicts[c].passed] == [], \
+        {c: verdicts[c].message for c in SELF_REPORTED_CHECKS}

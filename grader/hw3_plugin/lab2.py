@@ -23,6 +23,9 @@ MAX_LENGTH = 100
 LORA = {"r": 64, "alpha": 16.0, "dropout": 0.1, "bias": "none", "task_type": "causal_lm"}
 SAVED_NAME = re.compile(r"trainer\d{1,3}")  # the facts cell's folder names, nothing else
 PROBE_ROWS = 8  # validation rows in the perplexity probe (two batches of four)
+# Texts a saved tokenizer must tokenize as GPT-2's own does (the notebook loaded GPT-2).
+PROBE_TEXTS = (" = Valkyria Chronicles III = \n", "Perplexity, naïvely: exp(loss) — 2026!")
+KEY_TOKENS = 32  # leading ids that identify a WikiText row
 # A saved full model must have GPT-2's own shape: a config asking for more is refused
 # before anything is allocated (a memory bomb aimed at the grader's process).
 SHAPE_KEYS = ("model_type", "n_layer", "n_embd", "n_head", "n_inner", "n_positions",
@@ -147,7 +150,54 @@ class Lab2Plan:
         """What the measurement job (measure_lab2.py) needs: the offline GPT-2's name, the
         validation batches, the saved folders' names and GPT-2's shape keys."""
         return {"base": "gpt2", "batches": self._validation_batches,
-                "pattern": SAVED_NAME.pattern, "shape_keys": list(SHAPE_KEYS)}
+                "pattern": SAVED_NAME.pattern, "shape_keys": list(SHAPE_KEYS),
+                "probe_texts": list(PROBE_TEXTS)}
+
+    @cached_property
+    def _row_keys(self) -> dict[str, set[tuple[int, ...]]]:
+        """Per split, the first ``KEY_TOKENS`` ids of every row as GPT-2 tokenizes it (a
+        row of a student's tokenized dataset must be one of them)."""
+        keys = {}
+        for split, name in (("train", "train"), ("validation", "valid")):
+            ids = self.tokenizer(self._rows(name))["input_ids"]
+            keys[split] = {tuple(row[:KEY_TOKENS]) for row in ids}
+        return keys
+
+    def _wikitext_split(self, head: list[list[int]]) -> str | None:
+        """The split whose rows a dataset's first rows are (padding stripped), or None."""
+        pad = self.tokenizer.pad_token_id
+        rows = []
+        for row in head:
+            while row and row[-1] == pad:
+                row = row[:-1]
+            rows.append(tuple(row[:KEY_TOKENS]))
+        if not any(rows):
+            return None
+        return next((split for split, keys in self._row_keys.items()
+                     if all(r in keys for r in rows)), None)
+
+    def _measured_facts(self, facts: Mapping, measurement: Mapping) -> dict:
+        """``facts`` with what the kernel said about its tokenizers, datasets and loads
+        replaced by what the measurement job measured from the files it saved: tokenizers
+        as loaded, datasets whose rows are WikiText's rows as GPT-2 tokenizes them, and
+        the kernel's record of loading GPT-2 only when a saved tokenizer is GPT-2's."""
+        reference = [list(self.tokenizer(t)["input_ids"]) for t in PROBE_TEXTS]
+        tokenizers = [{"name": name, "pad": t["pad"], "eos": t["eos"]}
+                      for name, t in measurement.get("tokenizers", {}).items()
+                      if "error" not in t]
+        gpt2 = any(t.get("ids") == reference
+                   for t in measurement.get("tokenizers", {}).values())
+        sets = []
+        for name, d in measurement.get("datasets", {}).items():
+            if "error" in d or not isinstance(d.get("head"), list):
+                continue
+            split = self._wikitext_split(d["head"])
+            if split is not None:
+                sets.append({"name": name, "split": split, "rows": d["rows"],
+                             "columns": d["columns"], "format": d["format"],
+                             "labels_equal_ids": d["labels_equal_ids"]})
+        return {**facts, "tokenizers": tokenizers, "datasets": sets,
+                "loaded": list(facts.get("loaded", [])) if gpt2 else []}
 
     def judge_notebook(self, facts: Mapping, measurement: Mapping | None
                        ) -> dict[str, Verdict]:
@@ -166,7 +216,8 @@ class Lab2Plan:
         # its saved model was loaded and measured outside the notebook (forged facts have
         # none).
         kept = [i for i in range(len(trainers)) if i in measured]
-        facts = {**facts, "trainers": [trainers[i] for i in kept]}
+        facts = {**self._measured_facts(facts, measurement or {}),
+                 "trainers": [trainers[i] for i in kept]}
         measured = {new: measured[old] for new, old in enumerate(kept)}
         pretrained = (measurement or {}).get("pretrained")
         if not isinstance(pretrained, float):

@@ -1,12 +1,17 @@
 """Lab 2 measurement probe: runs INSIDE a sandbox of its own, after the LabLLM notebook's
 job, with no student code in it (the engine's ``Job.reads_outbox_of``).
 
-It reads the models the notebook saved (``previous-outbox/trainerN``: a full GPT-2 or a
-LoRA adapter), loads each from safetensors only (a folder holding pickle files,
-``.bin``/``.pt``/``.pkl``, is refused, never unpickled), and measures its validation
-perplexity and that of the pretrained GPT-2 with the same code on the grader's batches.
-Only numbers come back: no weights reach the grader's process or the job cache. It runs on
-the GPU when its job is given one.
+It reads what the notebook's facts cell saved (``previous-outbox/``):
+- the models (``trainerN``: a full GPT-2 or a LoRA adapter), each loaded from safetensors
+  only (a folder holding pickle files, ``.bin``/``.pt``/``.pkl``, is refused, never
+  unpickled): its validation perplexity, and the pretrained GPT-2's with the same code on
+  the grader's batches;
+- the tokenizers (``tokenizerK``, loaded without remote code): pad and end-of-text tokens
+  and the ids they give the grader's probe texts;
+- the tokenized datasets (``datasetK``, Arrow files): rows, columns, format, the first
+  rows' ids, whether labels equal input_ids.
+Only numbers and short lists come back: no weights reach the grader's process or the job
+cache. It runs on the GPU when its job is given one.
 
 Self-contained (standard library, torch, transformers, peft): never imports the grader or
 the solution.
@@ -103,6 +108,8 @@ def measure(student: Any, args: dict) -> dict:
     result: dict[str, Any] = {"pretrained": perplexity(pretrained, args["batches"]),
                               "models": {}}
     del pretrained
+    result["tokenizers"] = _artifacts(inbox, "tokenizer", _tokenizer, args)
+    result["datasets"] = _artifacts(inbox, "dataset", _dataset, args)
     pattern = re.compile(args["pattern"])
     folders = sorted(p for p in inbox.iterdir() if p.is_dir() and pattern.fullmatch(p.name)) \
         if inbox.is_dir() else []
@@ -118,6 +125,46 @@ def measure(student: Any, args: dict) -> dict:
         except Exception as exc:  # noqa: BLE001 - the student's files: reported as data
             result["models"][folder.name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     return result
+
+
+ARTIFACT = re.compile(r"(tokenizer|dataset)\d{1,2}")
+HEAD_ROWS = 8  # first rows of a dataset whose ids come back
+
+
+def _artifacts(inbox: Path, kind: str, measure_one: Any, args: dict) -> dict[str, dict]:
+    """``measure_one(folder, args)`` of every ``<kind>K`` folder (or its error)."""
+    found: dict[str, dict] = {}
+    folders = sorted(p for p in inbox.iterdir() if p.is_dir() and ARTIFACT.fullmatch(p.name)
+                     and p.name.startswith(kind)) if inbox.is_dir() else []
+    for folder in folders:
+        try:
+            found[folder.name] = measure_one(folder, args)
+        except Exception as exc:  # noqa: BLE001 - the student's files: reported as data
+            found[folder.name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return found
+
+
+def _tokenizer(folder: Path, args: dict) -> dict:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    return {"pad": tokenizer.pad_token, "eos": tokenizer.eos_token,
+            "ids": [list(tokenizer(text)["input_ids"]) for text in args["probe_texts"]]}
+
+
+def _dataset(folder: Path, args: dict) -> dict:
+    import datasets
+
+    ds = datasets.load_from_disk(str(folder))
+    if not isinstance(ds, datasets.Dataset):
+        return {"error": "not one dataset"}
+    head = ds.select(range(min(HEAD_ROWS, ds.num_rows))).with_format(None)
+    rows = [dict(r) for r in head]
+    ids = [list(r["input_ids"]) for r in rows] if "input_ids" in ds.column_names else []
+    return {"rows": int(ds.num_rows), "columns": list(ds.column_names),
+            "format": str(ds.format.get("type")), "head": ids,
+            "labels_equal_ids": bool(ids) and "labels" in ds.column_names
+            and all(list(r["labels"]) == list(r["input_ids"]) for r in rows)}
 
 
 def _load_pretrained(base: str) -> Any:

@@ -291,8 +291,7 @@ class Hw3Plugin:
                         step.status)
         try:
             facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
-            measurement = measured.value if measured is not None and measured.ok else None
-            verdicts = self.lab2.judge_notebook(facts, measurement)
+            verdicts = self.lab2.judge_notebook(facts, _measurement(measured))
         except DATA_ERRORS as exc:  # malformed (or forged) facts are failed checks
             return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                         f"({type(exc).__name__}: {exc})", step.status)
@@ -302,6 +301,21 @@ class Hw3Plugin:
             verdicts[check] = Verdict(verdicts[check].passed, verdicts[check].message
                                       + " (compatibility: " + "; ".join(notes) + ")")
         return _results(NOTEBOOK_CHECKS, verdicts, step.status)
+
+
+class MeasurementFailed(RuntimeError):
+    """The Lab 2 measurement job (no student code in it) did not finish: a fault of the
+    grader, reported to staff as an internal error, never a student's lost points."""
+
+
+def _measurement(step) -> Mapping | None:
+    """The measurement job's data; None when it was not planned."""
+    if step is None:
+        return None
+    if not step.ok or not isinstance(step.value, dict):
+        raise MeasurementFailed(f"the Lab 2 measurement job ended {step.status.value}: "
+                                f"{step.message}")
+    return step.value
 
 
 def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:

@@ -527,10 +527,11 @@ def _symlinked_folder(folder: Path, targets: Targets) -> None:
 
 LAB1_ALL = (*LAB1_PROBE_ITEMS, "lab1f")
 LAB2_ALL = ("lab2a", "lab2b", "lab2c", "lab2d", "lab2e")
-# What the kernel reports about its own objects (no artifact the grader can measure): a
-# notebook that replaces the grader's facts collector can claim these.
-SELF_REPORTED = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns",
-                 "lab2b.collator")
+# What the kernel reports about its own objects with no file the measurement job can check
+# (a collator is behaviour, not data): a notebook that replaces the grader's facts
+# collector can claim it. (The tokenizer, dataset and loading checks count only what the
+# measurement job measured from the files the facts cell saved.)
+SELF_REPORTED = ("lab2b.collator",)
 
 ATTACKS = (
     Attack("import-loop", "an infinite loop while the notebook's code is loaded (a decorator "
@@ -769,10 +770,10 @@ BATCH_ATTACKS = (
 )
 
 
-KNOWN_LIMIT = ("the checks kept here read what the student's kernel reports about its own "
-               "objects (tokenizer, datasets, collator); a notebook that replaces the "
-               "grader's facts collector can claim them. Training claims need a saved model "
-               "the grader measures itself and are not forgeable this way.")
+KNOWN_LIMIT = ("the check kept here (lab2b.collator) reads what the student's kernel "
+               "reports about its collator; a notebook that replaces the grader's facts "
+               "collector can claim it. Tokenizers, datasets and trained models count only "
+               "as measured from saved files by a job the notebook cannot reach.")
 
 
 def main(argv: list[str] | None = None) -> int:
