@@ -48,12 +48,14 @@ def _sandbox_tools(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the kit's test suite (pytest with per-test time limits) and the linter. As root
-    with apt-get, installs bubblewrap and util-linux first; under CI=true a test that would
-    skip (e.g. for want of bubblewrap) fails instead, with the reason."""
+    """Run the linter, the import contracts (pyproject's [tool.importlinter]) and the kit's
+    test suite (pytest with per-test time limits). As root with apt-get, installs
+    bubblewrap and util-linux first; under CI=true a test that would skip (e.g. for want of
+    bubblewrap) fails instead, with the reason."""
     _install(session, "[test]")
     _sandbox_tools(session)
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
     session.run("pytest", *(session.posargs or ["-q"]))
 
 

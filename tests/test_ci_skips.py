@@ -1,5 +1,6 @@
-"""tests/conftest.py: under CI a test that would skip fails with the reason (a missing
-bubblewrap must not hide the sandbox tests); only hardware-bound tests may still skip."""
+"""tests/ci_no_skips.py (a plug-in that conftest.py registers): under CI a test that would
+skip fails with the reason (a missing bubblewrap must not hide the sandbox tests); only
+hardware-bound tests may still skip."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_cuda():
 
 
 def _run(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess:
-    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    shutil.copy(Path(__file__).with_name("ci_no_skips.py"), tmp_path / "conftest.py")
     (tmp_path / "test_suite.py").write_text(SUITE)
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     if ci is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from autograder.archives import ArchiveLimits, Budget
 from autograder.cli import main
-from autograder.config import Settings
+from autograder.config import Settings, resolve
 from autograder.errors import ConfigError
 from autograder.jobcache import JobCache
 from autograder.models import CallOutcome, Isolation, Job, JobOutcome, Status, Step
@@ -47,7 +47,8 @@ def _grader(tmp_path: Path, **kw) -> Grader:
                         memory_mb=768, **kw)
     batch = BatchContext(settings, tmp_path / "cache")
     batch.cache_dir.mkdir(exist_ok=True)
-    return Grader(ToyPlugin(), batch, choose("auto"), tmp_path / "staging",
+    plugin = ToyPlugin()
+    return Grader(plugin, batch, plugin.prepare(batch), choose("auto"), tmp_path / "staging",
                   lambda: Budget(ArchiveLimits()))
 
 
@@ -116,8 +117,8 @@ def test_the_cache_is_bounded_least_recently_used_out_first(tmp_path: Path) -> N
 
 def test_cache_max_gb_is_a_setting() -> None:
     assert Settings(cache_max_gb=0.5).cache_max_gb == 0.5
-    with pytest.raises(ConfigError, match="must be greater than 0"):
-        Settings(cache_max_gb=0)
+    with pytest.raises(ConfigError, match="cache_max_gb"):
+        resolve({"cache_max_gb": "0"}, env={})
 
 
 def test_workers_above_the_pool_of_sandbox_users_are_refused(

@@ -29,7 +29,10 @@ from .models import CallOutcome, Isolation, Job, JobOutcome, Status
 from .sandbox.protocol import decode, encode
 
 log = logging.getLogger("autograder")
-_LIBRARIES = ("torch", "transformers", "datasets", "peft", "numpy", "nbclient", "ipykernel")
+FORMAT = 3  # of the stored entries (2: with the outcome's load_failure; 3: no outbox)
+# The engine's own libraries that run student code; a plug-in adds those its jobs use
+# (``HomeworkPlugin.libraries``).
+ENGINE_LIBRARIES = ("nbclient", "nbformat", "ipykernel")
 
 
 @cache
@@ -45,9 +48,10 @@ def _tree_digest(path: Path) -> str:
 
 
 @cache
-def _environment() -> str:
+def _environment(libraries: tuple[str, ...]) -> str:
+    """The Python, kit and library versions (distribution names) a job's outcome depends on."""
     versions = []
-    for name in _LIBRARIES:
+    for name in (*ENGINE_LIBRARIES, *libraries):
         try:
             versions.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -55,11 +59,13 @@ def _environment() -> str:
     return f"{sys.version}|{'|'.join(versions)}"
 
 
-def job_key(job: Job, isolation: Isolation, limits: object) -> str:
+def job_key(job: Job, isolation: Isolation, limits: object,
+            libraries: tuple[str, ...] = ()) -> str:
     """The content address of a job's outcome (keys.py: the same derivation as the
-    gradebook's; code enters it as the hash of its source, the sandbox runtime's too)."""
+    gradebook's; code enters it as the hash of its source, the sandbox runtime's too);
+    ``libraries``: the distributions (beyond the engine's) whose versions may change it."""
     return derive_key(
-        kind=job.kind, module_source=job.module_source, notebook=job.notebook,
+        format=FORMAT, kind=job.kind, module_source=job.module_source, notebook=job.notebook,
         steps=[dataclasses.asdict(s) for s in job.steps],
         timeouts=[job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
         probes=source_digest(Path(p) for p in job.probe_modules),
@@ -67,7 +73,8 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
         writable={k: _tree_digest(Path(p)) for k, p in sorted(job.writable_files.items())},
         env=dict(job.env), startup=dict(job.startup_files),
         hidden=list(job.hidden_modules), isolation=isolation.value, gpu=job.gpu,
-        limits=repr(limits), environment=_environment(), runtime=sandbox_digest(),
+        limits=repr(limits), environment=_environment(tuple(libraries)),
+        runtime=sandbox_digest(),
     )
 
 
@@ -90,7 +97,8 @@ class JobCache:
                                                decode(s["value"]), s["message"], s["seconds"],
                                                s["stdout_tail"]) for s in data["steps"]}
             outcome = JobOutcome(job_id, steps, Isolation(data["isolation"]),
-                                 tuple(data["load_errors"]), data["seconds"], None)
+                                 tuple(data["load_errors"]), data["seconds"], None,
+                                 data["load_failure"])
         except Exception:  # noqa: BLE001 - any damage: not an outcome
             log.warning("job cache entry %s is damaged; running the job again", key,
                         exc_info=True)
@@ -113,6 +121,7 @@ class JobCache:
         (tmp / "outcome.json").write_text(json.dumps({
             "steps": steps, "isolation": outcome.isolation.value,
             "load_errors": list(outcome.load_errors), "seconds": outcome.seconds,
+            "load_failure": outcome.load_failure,
         }), encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)
         tmp.rename(entry)

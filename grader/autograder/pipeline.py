@@ -119,6 +119,7 @@ class Grader:
 
     plugin: HomeworkPlugin
     batch: BatchContext
+    prepared: object  # what the plug-in's ``prepare`` returned
     isolation: Isolation
     staging: Path
     budget_factory: Callable[[], Budget]
@@ -151,7 +152,9 @@ class Grader:
         limits = sandbox_limits(self.batch.settings)
         cache = self._cache()
         jobs = [self._prepared(first), *(self._prepared(j) for j in followers)]
-        keys = [job_key(job, self.isolation, limits) for job in jobs] if cache else []
+        libraries = tuple(getattr(self.plugin, "libraries", ()))
+        keys = [job_key(job, self.isolation, limits, libraries) for job in jobs] \
+            if cache else []
         if len(keys) > 1:  # a follower's result depends on what the first job left
             keys[1:] = [derive_key(job=k, after=keys[0]) for k in keys[1:]]
         if cache:
@@ -214,7 +217,7 @@ class Grader:
         stage = "reading the notebooks"
         try:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
-            ctx = SubmissionContext(self.batch, submission, notebooks, work)
+            ctx = SubmissionContext(self.batch, submission, notebooks, work, self.prepared)
             stage = "planning (plug-in)"
             jobs = self.plugin.plan(submission, ctx)
             stage = "running the sandbox jobs"
@@ -256,14 +259,12 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        say(f"sandbox isolation: {isolation.value}")
         gpu = choose_gpu(settings.gpu)
-        say(f"training items on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
-        plugin.prepare(batch)
+        prepared = plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
-        grader = Grader(plugin, batch, isolation, staging, budget)
+        grader = Grader(plugin, batch, prepared, isolation, staging, budget)
         context = dict(rubric=plugin.rubric.fingerprint, plugin=plugin.name,
                        plugin_code=code_digest(*plugin_modules(plugin)),
                        engine=engine_digest(), data=settings.data, gpu=gpu or "cpu")

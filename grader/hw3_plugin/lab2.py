@@ -15,8 +15,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from autograder.models import CheckResult
+
 from . import checks_lab2
-from .verdict import Verdict
 
 PROMPT = "GPT-2 is a language model based on transformer developed by OpenAI"
 MAX_LENGTH = 100
@@ -128,8 +129,8 @@ class Lab2Plan:
             "perplexity": {"model": "gpt2", "batches": self._probe_batches},
         }
 
-    def judge(self, probe: str, data: Mapping) -> dict[str, Verdict]:
-        """Verdicts of every check that a probe's data decides."""
+    def judge(self, probe: str, data: Mapping) -> dict[str, CheckResult]:
+        """Results of every check that a probe's data decides."""
         if probe == "generate":
             return checks_lab2.judge_generation(
                 data, PROMPT, MAX_LENGTH, lambda t: len(self.tokenizer(t)["input_ids"]))
@@ -200,7 +201,7 @@ class Lab2Plan:
                 "loaded": list(facts.get("loaded", [])) if gpt2 else []}
 
     def judge_notebook(self, facts: Mapping, measurement: Mapping | None
-                       ) -> dict[str, Verdict]:
+                       ) -> dict[str, CheckResult]:
         """The notebook's checks: ``facts`` from its kernel, ``measurement`` from the
         measurement job (None: it did not run or failed, so nothing was measured)."""
         trainers = list(facts.get("trainers", []))
