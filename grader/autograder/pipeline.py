@@ -178,11 +178,12 @@ class Grader:
     def _run_jobs(self, jobs: list[Job], work: Path) -> dict[str, JobOutcome]:
         """Every job's outcome; `workers` chains at a time, in the plug-in's order (a job
         that reads another's outbox runs right after it, in the same worker)."""
-        ids = {job.job_id for job in jobs}
-        for job in jobs:
-            if job.reads_outbox_of and job.reads_outbox_of not in ids:
+        firsts_ids = {job.job_id for job in jobs if not job.reads_outbox_of}
+        for job in jobs:  # one level: a follower reads the outbox of a job that reads none
+            if job.reads_outbox_of and job.reads_outbox_of not in firsts_ids:
                 raise ValueError(f"job {job.job_id!r} reads the outbox of "
-                                 f"{job.reads_outbox_of!r}, which is not planned")
+                                 f"{job.reads_outbox_of!r}, which is not planned or reads "
+                                 "another job's outbox itself")
         firsts = [job for job in jobs if not job.reads_outbox_of]
         with ThreadPoolExecutor(max_workers=self.batch.settings.workers) as pool:
             futures = [pool.submit(self._run_chain, job,
