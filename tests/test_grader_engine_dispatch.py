@@ -45,7 +45,7 @@ def test_submitit_local_gives_the_local_reports(tmp_path: Path, monkeypatch) -> 
     local = run_batch(settings(folder, tmp_path / "local"), ToyPlugin(), say=lambda _: None)
     jobs = run_batch(settings(folder, tmp_path / "jobs", executor="submitit-local", workers=2),
                      ToyPlugin(), say=lambda _: None)
-    assert jobs.graded == ["ann", "ben"] and not jobs.internal_errors
+    assert jobs.graded == ["ann", "ben"] and not jobs.failures
     assert comparable(jobs.reports) == comparable(local.reports)
     with sqlite3.connect(tmp_path / "jobs" / "gradebook.sqlite") as db:  # ids forgotten
         assert db.execute("SELECT COUNT(*) FROM submitted").fetchone()[0] == 0
@@ -57,8 +57,8 @@ def test_a_dead_job_is_an_internal_error_not_a_grade(tmp_path: Path, monkeypatch
     out = tmp_path / "out"
     result = run_batch(settings(folder, out, executor="submitit-local"), DyingPlugin(),
                        say=lambda _: None)
-    assert result.graded == ["ann"] and list(result.internal_errors) == ["dan"]
-    assert "without a result" in result.internal_errors["dan"]
+    assert result.graded == ["ann"] and [f.student_id for f in result.failures] == ["dan"]
+    assert "without a result" in result.failures[0].summary
     assert [r.student_id for r in result.reports] == ["ann"]
     assert "dan" not in (out / "grades.csv").read_text()
     again = run_batch(settings(folder, out, executor="submitit-local"), ToyPlugin(),

@@ -2,9 +2,9 @@
 submission through submitit (its local executor, or a Slurm cluster).
 
 Every executor yields a finished submission as soon as it finishes, as ``Done``: the
-report, or the reason the grading machinery failed (a lost node, a cancelled or timed-out
-job, a crash outside the student's code). A failure is an internal error, never a grade:
-the pipeline keeps it out of the gradebook, so the next run grades that student again.
+report, or an ``InternalFailure`` (failures.py: the grader's fault, also a lost node or a
+cancelled or timed-out job), never a grade: the pipeline keeps it out of the gradebook, so
+the next run grades that student again.
 
 A submitit job runs `grade_on_node`, which rebuilds the batch where it runs (isolation and
 GPU chosen there, the plug-in prepared there under a file lock) and grades with the same
@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
+from .failures import InternalFailure
 from .gradebook import Gradebook
 from .intake import Candidate
 from .models import SubmissionReport
+from .sandbox.isolation import USERS_PER_GRADER, drops_privileges
 
 if TYPE_CHECKING:
     from .pipeline import Grader
@@ -52,11 +54,10 @@ class Task:
 
 @dataclass(frozen=True)
 class Done:
-    """A finished task: its report, or why the grading machinery failed (``internal_error``)."""
+    """A finished task: its report, or the grader's fault that stopped it."""
 
     task: Task
-    report: SubmissionReport | None = None
-    internal_error: str = ""
+    outcome: SubmissionReport | InternalFailure
 
 
 def grade_locally(grader: Grader, tasks: Sequence[Task], workers: int) -> Iterator[Done]:
@@ -67,17 +68,18 @@ def grade_locally(grader: Grader, tasks: Sequence[Task], workers: int) -> Iterat
         for future in as_completed(futures):
             task = futures[future]
             try:
-                yield Done(task, report=future.result())
-            except Exception as exc:  # noqa: BLE001 - Grader.grade never raises for a student
-                log.exception("grading %s failed", task.candidate.student_id)
-                yield Done(task, internal_error=f"{type(exc).__name__}: {exc}")
+                yield Done(task, future.result())
+            except Exception as exc:  # noqa: BLE001 - Grader.grade returns its faults
+                yield Done(task, InternalFailure.from_exception(
+                    task.candidate.student_id, "grading thread", exc))
 
 
 # ---------------------------------------------------------------------------- submitit
 
 
 def grade_on_node(plugin: HomeworkPlugin, settings: Settings, cache_dir: Path,
-                  candidate: Candidate, digest: str, with_gpu: bool) -> SubmissionReport:
+                  candidate: Candidate, digest: str, with_gpu: bool
+                  ) -> SubmissionReport | InternalFailure:
     """Grade one submission where a submitit job runs (a Slurm node, or a local process).
 
     Raises (the job then fails, which the grader reports as an internal error) when the
@@ -90,7 +92,8 @@ def grade_on_node(plugin: HomeworkPlugin, settings: Settings, cache_dir: Path,
     from .sandbox.gpu import choose_gpu
     from .sandbox.isolation import choose
 
-    isolation = choose(settings.isolation)
+    isolation = choose(settings.isolation, allow_unsafe=settings.allow_unsafe_isolation,
+                       real_data=settings.data != "fixtures")
     gpu = choose_gpu("on") if with_gpu else None
     batch = BatchContext(settings, cache_dir, gpu)
     with open(cache_dir / ".prepare.lock", "w") as lock:  # one node stages data at a time
@@ -163,29 +166,31 @@ def _ended(settings: Settings, jobs: Sequence[Any]) -> list[Any]:
     return ended
 
 
-def _tail(path: Path, lines: int = 3) -> str:
+def _tail(path: Path, lines: int) -> str:
     try:
-        return " ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+        return "\n".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
     except OSError:
         return ""
 
 
 def _outcome(task: Task, job: Any) -> Done:
-    """The report of an ended job, or why there is none. A job that left no result (killed,
-    cancelled, its node lost) is not waited for (submitit would wait on ``sacct``)."""
+    """The outcome of an ended job: what ``grade_on_node`` returned, or the job's failure.
+    A job that left no result (killed, cancelled, its node lost) is not waited for
+    (submitit would wait on ``sacct``)."""
+    student, stage = task.candidate.student_id, f"cluster job {job.job_id}"
     if not job.paths.result_pickle.exists():
-        return Done(task, internal_error=f"job {job.job_id} ended without a result "
-                                         f"(cancelled, killed or its node lost): "
-                                         f"{_tail(job.paths.stderr) or 'no log'}")
+        log_tail = _tail(job.paths.stderr, 20)
+        return Done(task, InternalFailure(
+            student, stage, "the job ended without a result (cancelled, killed, out of time "
+            "or its node lost)", log_tail or "no log"))
     try:
-        report = job.result()
+        outcome = job.result()
     except Exception as exc:  # noqa: BLE001 - a failed job is the grader's fault
-        first = str(exc).strip().splitlines()[:3]
-        return Done(task, internal_error=f"job {job.job_id} failed: {type(exc).__name__}: "
-                                         + " ".join(first))
-    if not isinstance(report, SubmissionReport):
-        return Done(task, internal_error=f"job {job.job_id} returned {type(report).__name__}")
-    return Done(task, report=report)
+        return Done(task, InternalFailure.from_exception(student, stage, exc))
+    if not isinstance(outcome, SubmissionReport | InternalFailure):
+        return Done(task, InternalFailure(student, stage, "the job returned "
+                                          f"{type(outcome).__name__}", ""))
+    return Done(task, outcome)
 
 
 def grade_with_submitit(plugin: HomeworkPlugin, batch: BatchContext, tasks: Sequence[Task],
@@ -230,6 +235,9 @@ def dispatch(grader: Grader, tasks: Sequence[Task], book: Gradebook, with_gpu: b
     """The finished tasks, in the order they finish, from the executor the settings name."""
     settings = grader.batch.settings
     if settings.executor == "local":
-        return grade_locally(grader, tasks, settings.workers)
+        workers = settings.workers
+        if drops_privileges(grader.isolation):  # every sandbox of this grader needs a user
+            workers = min(workers, max(1, USERS_PER_GRADER // settings.job_workers))
+        return grade_locally(grader, tasks, workers)
     return grade_with_submitit(grader.plugin, grader.batch, tasks, book, with_gpu)
 

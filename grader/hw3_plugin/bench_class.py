@@ -50,7 +50,7 @@ def grade_class(folder: Path, out: Path, workers: int, executor: str) -> dict:
     seconds = time.perf_counter() - started
     return {"executor": executor, "workers": workers, "seconds": round(seconds, 1),
             "seconds_per_submission": round(seconds / len(result.reports), 2),
-            "internal_errors": sorted(result.internal_errors),
+            "internal_errors": [f.student_id for f in result.failures],
             "points": {r.student_id: r.auto_points for r in result.reports}}
 
 
