@@ -5,7 +5,9 @@ this machine and through a single-node Slurm on localhost, with an extrapolation
 
 The class is made of copies of the bundled samples (``--class N`` students, the samples
 in turn: the reference, the starter, each known bug, the valid variants), graded from
-scratch (no job cache, ``--regrade``) once per worker count and executor. Scaling
+scratch (no job cache, ``--regrade``) once per worker count and executor (on Slurm, w
+workers are jobs that each ask for 1/w of this machine's CPUs, so the node runs w at a
+time). Scaling
 efficiency at w workers is (T_1 / T_w) / w. The extrapolations assume what the figures
 show holds further: the cost of one submission stays the same and the efficiency measured
 at the largest worker count holds on a bigger node.
@@ -42,9 +44,10 @@ def build_class(size: int, target: Path) -> list[str]:
 
 def grade_class(folder: Path, out: Path, workers: int, executor: str) -> dict:
     """Grade the class once; wall seconds and each student's points."""
+    cpus = os.cpu_count() or 1  # on Slurm, w workers: jobs of cpus/w CPUs, w at a time
     settings = Settings(submissions=(folder,), out=out, regrade=True, job_cache=False,
                         progress=False, workers=workers, executor=executor,
-                        slurm_cpus=2, slurm_mem_gb=4)
+                        slurm_cpus=max(1, cpus // workers), slurm_mem_gb=4)
     started = time.perf_counter()
     result = run_batch(settings, say=lambda _: None)
     seconds = time.perf_counter() - started
@@ -68,6 +71,8 @@ def extrapolate(rows: Sequence[dict], students: int = 200, node_cores: int = 16,
     """200 students on a 16-core node (from the local figures) and on GPU nodes (from the
     seconds one full-size submission takes on one GPU, when given), in minutes."""
     local = [r for r in rows if r["executor"] == "local"]
+    if not any(r["workers"] == 1 for r in local):
+        return {"assumes": "nothing: the extrapolation needs the local executor at 1 worker"}
     best = max(local, key=lambda r: r["workers"])
     cores = os.cpu_count() or 1
     one = next(r for r in local if r["workers"] == 1)["seconds_per_submission"]
