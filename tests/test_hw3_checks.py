@@ -150,3 +150,15 @@ def test_a_load_failure_comes_from_the_outcome_field_not_the_message():
                               notebook)
         assert [(r.check_id, r.item_id, r.passed, r.message, r.status) for r in results] == [
             ("lab1a.sizes", "lab1a", False, message, Status.TIMEOUT)]
+
+
+def test_band_takes_the_measured_pretrained_perplexity(tmp_path) -> None:
+    """The range of real runs applies by the pretrained perplexity the measurement job
+    measured: the grader does not measure it again on its own CPU (minutes at full size;
+    here the GPT-2 folder does not even exist)."""
+    from hw3_plugin.lab2 import Lab2Plan
+
+    plan = Lab2Plan(tmp_path / "no-gpt2", tmp_path / "no-wikitext",
+                    {"pretrained_perplexity": [42.9, 43.1], "full_perplexity": [25.0, 29.5]})
+    assert plan.band("full_perplexity", 43.0) == (25.0, 29.5)
+    assert plan.band("full_perplexity", 51895.6) is None  # random weights: trends only
