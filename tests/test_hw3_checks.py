@@ -162,3 +162,15 @@ def test_band_takes_the_measured_pretrained_perplexity(tmp_path) -> None:
                     {"pretrained_perplexity": [42.9, 43.1], "full_perplexity": [25.0, 29.5]})
     assert plan.band("full_perplexity", 43.0) == (25.0, 29.5)
     assert plan.band("full_perplexity", 51895.6) is None  # random weights: trends only
+
+
+def test_full_size_lab2_probes_get_the_full_size_limit() -> None:
+    """At full size a Lab 2 probe step may take minutes on one CPU thread (the perplexity
+    probe over 1,024-token rows): ranges.toml gives it a floor; the fixtures keep 60 s."""
+    import tomllib
+
+    from hw3_plugin.plugin import LAB2_PROBES, RANGES_FILE, time_limits
+
+    ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
+    assert "lab2_probe" not in time_limits(False, ranges)
+    assert time_limits(True, ranges)["lab2_probe"] >= 4 * LAB2_PROBES["perplexity"][2]

@@ -189,9 +189,12 @@ def _job(batch: Hw3Batch, job_id: str, **kw) -> Job:
     return Job(job_id=job_id, files=batch.files, hidden_modules=HIDDEN, **kw)
 
 
-def _steps(module: str, probes: Mapping, args: Mapping, nb, ctx) -> tuple[Step, ...]:
+def _steps(module: str, probes: Mapping, args: Mapping, nb, ctx, floor: float = 0
+           ) -> tuple[Step, ...]:
+    """One step per probe whose functions the notebook defines; ``floor``: the least time
+    limit of a step (seconds, before --timeout-scale)."""
     return tuple(
-        Step(name, f"{module}:{name}", (args[name],), timeout_s=ctx.timeout(limit))
+        Step(name, f"{module}:{name}", (args[name],), timeout_s=ctx.timeout(max(limit, floor)))
         for name, (needs, _, limit) in probes.items() if not nb.missing(needs)
     )
 
@@ -219,7 +222,8 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
 def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
     names = sorted({n for needs, _, _ in LAB2_PROBES.values() for n in needs})
     jobs = []
-    steps = _steps("probes_lab2", LAB2_PROBES, batch.lab2.probe_args(), nb, ctx)
+    steps = _steps("probes_lab2", LAB2_PROBES, batch.lab2.probe_args(), nb, ctx,
+                   batch.limits.get("lab2_probe", 0))
     if steps:
         jobs.append(_job(
             batch, "lab2.probes",
