@@ -7,6 +7,13 @@ killing the process group (never by threads). stdout and stderr are captured wit
 cap. A child that dies or hangs on step k yields outcomes for k, and a fresh child goes
 on with step k+1; a child that cannot even load the student module fails every step with
 the reason.
+
+Deadlines are the grader's, never the child's: a step's deadline is fixed when its start
+arrives, a start counts once and only for the step expected next (student code can find
+the channel and its nonce, so any message may be forged), and every attempt and every job
+has a hard wall-clock cap (``job_cap_s``). ``stop_all`` (on SIGINT/SIGTERM, see
+``stop_on_signals``) kills every live sandbox at once and makes the jobs in progress raise
+``GraderStopped``, so that nothing half-run is taken for an outcome.
 """
 
 from __future__ import annotations
@@ -20,14 +27,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import describe_exit
-from ..models import CallOutcome, Isolation, Job, JobOutcome, Status
+from ..models import CallOutcome, Isolation, Job, JobOutcome, Status, Step
 from . import protocol
 from .gpu import device_files
 from .isolation import Layout, prefix, sandbox_user
@@ -35,6 +44,7 @@ from .isolation import Layout, prefix, sandbox_user
 ENGINE_PACKAGE = __name__.split(".")[0]  # never importable by student code
 RUNTIME_FILES = {"child.py": "_grader_child.py", "protocol.py": "_grader_protocol.py"}
 BETWEEN_STEPS_S = 30.0  # the runtime's own work between two steps
+NOTEBOOK_START_S = 60.0  # from a notebook child's start to its kernel's first cell
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM")
 
@@ -50,6 +60,65 @@ class SandboxLimits:
     message_cap_bytes: int = 256 * 1024 * 1024
     threads: int = 1
     extra_env: Mapping[str, str] = field(default_factory=dict)
+
+
+class GraderStopped(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """The grader is being stopped (SIGINT/SIGTERM): the job has no outcome. A
+    BaseException, so that no ``except Exception`` takes it for a student's failure."""
+
+
+_LIVE: set[subprocess.Popen] = set()  # every sandbox process running now
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()
+
+
+def stop_all() -> None:
+    """Kill every live sandbox now; sandboxes started later refuse to start."""
+    with _LIVE_LOCK:
+        _STOPPING.set()
+        live = list(_LIVE)
+    for proc in live:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """While inside: SIGINT and SIGTERM kill every sandbox at once, then stop the grader
+    (KeyboardInterrupt, or SystemExit(143) for SIGTERM). Main thread only."""
+    def handler(signum: int, _frame: object) -> None:
+        stop_all()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def job_cap_s(job: Job, steps: tuple[Step, ...] | None = None) -> float:
+    """The most wall-clock seconds ``job`` may take (over ``steps``, default all): each
+    step's own limit, and per attempt the load and the runtime's work between steps (every
+    step may need an attempt of its own)."""
+    if job.kind == "notebook":
+        return NOTEBOOK_START_S + job.timeout_s + BETWEEN_STEPS_S
+    steps = job.steps if steps is None else steps
+    return sum(s.timeout_s for s in steps) + max(len(steps), 1) * (
+        job.load_timeout_s + 2 * BETWEEN_STEPS_S)
+
+
+def _attempt_cap_s(job: Job, start: int) -> float:
+    """The most one attempt from step ``start`` on may take: one load, then every step."""
+    if job.kind == "notebook":
+        return job_cap_s(job)
+    rest = job.steps[start:]
+    return job.load_timeout_s + sum(s.timeout_s for s in rest) + (len(rest) + 1) * BETWEEN_STEPS_S
 
 
 class _Tail:
@@ -184,8 +253,8 @@ class _Attempt:
     """One child process working through the steps from ``start`` on."""
 
     def __init__(self, job: Job, layout: Layout, limits: SandboxLimits, start: int,
-                 read_only: dict[str, Path]) -> None:
-        self.job, self.limits, self.start = job, limits, start
+                 read_only: dict[str, Path], cap_s: float) -> None:
+        self.job, self.limits, self.start, self.cap_s = job, limits, start, cap_s
         self.nonce = secrets.token_hex(16)
         self.timeouts = {s.step_id: s.timeout_s for s in job.steps}
         self.timeouts["notebook"] = job.timeout_s
@@ -198,17 +267,28 @@ class _Attempt:
         command = [*prefix(layout, read_only, hidden, devices), sys.executable, "-B", "-u", "-s",
                    str(layout.inner_runtime / RUNTIME_FILES["child.py"]),
                    str(layout.inner_work / "job.json"), str(write_fd)]
-        self.proc = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, cwd=layout.work, env=_environment(job, layout, limits),
-            pass_fds=(write_fd,), start_new_session=True,
-        )
+        with _LIVE_LOCK:
+            if _STOPPING.is_set():
+                os.close(read_fd)
+                os.close(write_fd)
+                raise GraderStopped
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, cwd=layout.work,
+                env=_environment(job, layout, limits), pass_fds=(write_fd,),
+                start_new_session=True,
+            )
+            _LIVE.add(self.proc)
         os.close(write_fd)
         self.channel = os.fdopen(read_fd, "rb", buffering=0)
         for fd in (read_fd, self.proc.stdout.fileno()):
             os.set_blocking(fd, False)  # a key reported ready may have been drained since
         self.output = _Tail(limits.output_cap_bytes)
         self.load_errors: list[str] = []
+
+    def _next_step(self, outcomes: Mapping[str, CallOutcome]) -> str | None:
+        """The step whose start the grader accepts next."""
+        return next((s for s in self.job.step_ids[self.start:] if s not in outcomes), None)
 
     def run(self) -> tuple[dict[str, CallOutcome], str | None, bool]:
         """(outcomes, step that ended the attempt early or None, whether loading failed)."""
@@ -219,14 +299,20 @@ class _Attempt:
         pending = b""
         current: str | None = None
         started = time.monotonic()
-        deadline = started + (self.job.load_timeout_s if self.job.kind == "calls" else 60.0)
+        hard_end = started + self.cap_s  # no message moves this one
+        deadline = started + (self.job.load_timeout_s if self.job.kind == "calls"
+                              else NOTEBOOK_START_S)
         loaded = self.job.kind == "notebook"
         channel_open = True
         try:
             while channel_open:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return self._stop(outcomes, current, loaded, timed_out=True, started=started)
+                now = time.monotonic()
+                if min(deadline, hard_end) - now <= 0:
+                    return self._stop(outcomes, current, loaded, timed_out=True, started=started,
+                                      reason="" if deadline <= hard_end else
+                                      f"the sandbox ran past its total time limit "
+                                      f"({self.cap_s:.0f} s) and was stopped")
+                remaining = min(deadline, hard_end) - now
                 for key, _ in selector.select(timeout=min(remaining, 1.0)):
                     try:
                         chunk = os.read(key.fileobj.fileno(), 1 << 16)
@@ -252,11 +338,17 @@ class _Attempt:
                             continue
                         kind = msg["type"]
                         if kind is protocol.MessageType.LOADED:
+                            if loaded:
+                                continue  # said once; a repeat moves nothing
                             loaded = True
                             self.load_errors = [str(e) for e in msg.get("errors", [])]
                             deadline = time.monotonic() + BETWEEN_STEPS_S
                         elif kind is protocol.MessageType.STEP_START:
-                            current = str(msg.get("step_id"))
+                            step_id = msg.get("step_id")
+                            if not loaded or current is not None \
+                                    or step_id != self._next_step(outcomes):
+                                continue  # a repeat, or not the step expected next
+                            current = str(step_id)
                             started = time.monotonic()
                             deadline = started + self.timeouts.get(current, 30.0)
                         elif kind is protocol.MessageType.STEP_END:
@@ -279,6 +371,8 @@ class _Attempt:
             return self._stop(outcomes, current, loaded, started=started)
         finally:
             _kill(self.proc)
+            with _LIVE_LOCK:
+                _LIVE.discard(self.proc)
             self.channel.close()
             self.proc.stdout.close()
             selector.close()
@@ -368,6 +462,7 @@ def run_job(job: Job, base: Path, level: Isolation,
 def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
              uid: int | None) -> JobOutcome:
     started = time.monotonic()
+    job_end = started + job_cap_s(job)
     layout = _prepare(job, base, level, uid)
     read_only = {name: Path(p) for name, p in job.files.items()} if level is Isolation.BWRAP \
         else {}
@@ -375,8 +470,18 @@ def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
     load_errors: list[str] = []
     start = 0
     while start < len(job.step_ids):
-        attempt = _Attempt(job, layout, limits, start, read_only)
+        left = job_end - time.monotonic()
+        if left <= 0:
+            for step in job.step_ids[start:]:
+                outcomes[step] = CallOutcome(step, Status.TIMEOUT, message=(
+                    f"the job ran past its total time limit ({job_cap_s(job):.0f} s); this "
+                    "step was not run"))
+            break
+        attempt = _Attempt(job, layout, limits, start, read_only,
+                           min(_attempt_cap_s(job, start), left))
         got, stopped_at, load_failed = attempt.run()
+        if _STOPPING.is_set():
+            raise GraderStopped
         outcomes.update(got)
         load_errors = attempt.load_errors or load_errors
         if stopped_at is None:
