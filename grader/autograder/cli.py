@@ -44,13 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args["submissions"] = None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .pipeline import run_batch
+    from .sandbox.runner import stop_on_signals
 
     try:
         settings = resolve(args, config_file=config)
-        result = run_batch(settings)
+        with stop_on_signals():  # Ctrl-C/SIGTERM: every sandbox killed at once
+            result = run_batch(settings)
     except GraderError as exc:
         print(f"autograde: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("autograde: stopped; every sandbox was killed and the submissions in progress "
+              "were not recorded (run again to go on)", file=sys.stderr)
+        return 130
     print(f"graded {len(result.graded)}, already graded {len(result.skipped)} "
           f"(use --regrade to grade again), inputs skipped {len(result.problems)}; "
           f"sandbox isolation: {result.isolation.value}; training items on "
