@@ -53,6 +53,7 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
     """The content address of a job's outcome."""
     spec = {
         "kind": job.kind, "module_source": job.module_source, "notebook": job.notebook,
+        "hidden_code": job.hidden_code,
         "steps": [dataclasses.asdict(s) for s in job.steps],
         "timeouts": [job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
         "probes": [Path(p).read_text(encoding="utf-8") for p in job.probe_modules],
@@ -80,7 +81,9 @@ class JobCache:
             return None
         steps = {s["step_id"]: CallOutcome(s["step_id"], Status(s["status"]),
                                            decode(s["value"]), s["message"], s["seconds"],
-                                           s["stdout_tail"]) for s in data["steps"]}
+                                           s["stdout_tail"], s.get("error_type", ""),
+                                           tuple(s.get("error_lines", ())))
+                 for s in data["steps"]}
         outbox = entry / "outbox"
         return JobOutcome(job_id, steps, Isolation(data["isolation"]),
                           tuple(data["load_errors"]), data["seconds"],
@@ -97,7 +100,8 @@ class JobCache:
         if outcome.outbox is not None and outcome.outbox.is_dir():
             shutil.copytree(outcome.outbox, tmp / "outbox", symlinks=True)
         steps = [{"step_id": s.step_id, "status": s.status.value, "value": encode(s.value),
-                  "message": s.message, "seconds": s.seconds, "stdout_tail": s.stdout_tail}
+                  "message": s.message, "seconds": s.seconds, "stdout_tail": s.stdout_tail,
+                  "error_type": s.error_type, "error_lines": list(s.error_lines)}
                  for s in outcome.steps.values()]
         (tmp / "outcome.json").write_text(json.dumps({
             "steps": steps, "isolation": outcome.isolation.value,

@@ -2,6 +2,8 @@
 
 Each function takes the probe's returned data (plain JSON) and the grader's own
 expectations, and returns one `Verdict` per check id. Nothing here runs student code.
+
+Hidden checks canary (hw3_solution.REFERENCE_CANARY): hw3-canary-7c1e5a90d24b4f3e
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Expected values (token counts, perplexities of saved models) are computed by the grader
 itself and passed in; nothing here runs student code.
+
+Hidden checks canary (hw3_solution.REFERENCE_CANARY): hw3-canary-7c1e5a90d24b4f3e
 """
 
 from __future__ import annotations

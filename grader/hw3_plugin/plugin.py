@@ -5,6 +5,9 @@ inputs (one sandboxed process per lab). Lab 1 (f) calls the student's training f
 with the reference versions of the earlier pieces, so one mistake costs once. Lab 2
 (a)/(b)/(d)/(e) facts come from executing the whole LabLLM notebook in the sandbox, with
 compatibility shims for older transformers releases and a facts cell at the end.
+
+The reference pieces travel compiled apart (no source text in the sandbox), and the checks
+of those two jobs show students only the grader's own words (``public``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
+from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
 
-from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2, public
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .verdict import Verdict
@@ -152,10 +156,9 @@ class Hw3Plugin:
         )]
         needs = TRAINING[0]
         if not nb.missing(needs):
-            source = (nb.module_source([*needs, "HyperParams"], exclude=REFERENCE_PIECES)
-                      + "\n\n" + self._reference_lab1_source)
             jobs.append(self._job(
-                "lab1.training", ctx, module_source=source,
+                "lab1.training", ctx, module_source=_training_source(nb),
+                hidden_code=self._reference_lab1_source,
                 steps=(Step("training_run", "probes_lab1:training_run", ({},),
                             timeout_s=ctx.timeout(self._limits["lab1_training"])),),
                 probe_modules=(Path(probes_lab1.__file__),), gpu=self._gpu,
@@ -164,17 +167,18 @@ class Hw3Plugin:
 
     @cached_property
     def _reference_lab1_source(self) -> str:
+        """The reference pieces (a)-(e) with their imports (compiled apart by the engine)."""
         from hw3_solution import lab_rnn
 
-        return _imports_of(lab_rnn) + "\n\n" + "\n\n".join(
-            inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES)
+        return reference_source(lab_rnn, REFERENCE_PIECES)
 
     @cached_property
     def _reference_lab2(self) -> dict[str, str]:
-        """Notebook cells defining the reference (b)/(c) functions, with their imports."""
+        """Notebook cells running the reference (b)/(c) functions, with their imports,
+        compiled apart: the cell holds a code object, not the source."""
         from hw3_solution import lab_llm
 
-        return {name: _imports_of(lab_llm) + "\n\n" + inspect.getsource(getattr(lab_llm, name))
+        return {name: f"__grader_hidden__({compile_hidden(reference_source(lab_llm, (name,)))!r})"
                 for name in LAB2_REFERENCE_PIECES}
 
     def _plan_lab2(self, nb, ctx: SubmissionContext) -> list[Job]:
@@ -197,6 +201,7 @@ class Hw3Plugin:
                 "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
                 "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
                 + "\n__hw3_collect_facts__ = collect\ndel collect\n",
+                "02-hw3-hidden.py": NOTEBOOK_STARTUP,
             },
         ))
         return jobs
@@ -237,7 +242,10 @@ class Hw3Plugin:
             for probe, (needs, checks, _) in probes.items():
                 outcome = outcomes.get(job_id)
                 step = outcome.steps.get(probe) if outcome else None
-                results += self._judge_step(plan, probe, needs, checks, step, nb)
+                if job_id == "lab1.training":  # beside the reference: the grader's words only
+                    results += self._judge_training(plan, probe, needs, checks, step, nb)
+                else:
+                    results += self._judge_step(plan, probe, needs, checks, step, nb)
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
@@ -261,34 +269,98 @@ class Hw3Plugin:
                         f"{exc})", step.status)
         return _results(checks, verdicts, step.status)
 
+    def _judge_training(self, plan, probe, needs, checks, step, nb) -> list[CheckResult]:
+        """Lab 1 (f): its run held the reference pieces, so students read only the
+        grader's words (``public``); the raw text goes to staff (``detail``)."""
+        missing = nb.missing(needs)
+        if missing:
+            return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
+                        Status.MISSING)
+        if step is None:
+            return _all(checks, False, "this check did not run", None)
+        what = f"{needs[0]}(...)"
+        if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
+            why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
+            return _all(checks, False, public.run_failure(step, what, _training_source(nb)),
+                        step.status, detail=str(why or _outcome_message(step, needs)))
+        try:
+            verdicts = plan.judge(probe, step.value)
+        except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
+            return _all(checks, False, public.run_failure(step, what, ""), step.status,
+                        detail=f"the result could not be read ({type(exc).__name__}: {exc})")
+        out = []
+        for check in checks:
+            verdict = verdicts.get(check)
+            if verdict is None:
+                out.append(CheckResult.of(check, _item(check), False, "this check did not run",
+                                          status=step.status))
+            elif public.carries_sandbox_text(verdict.message, step.value):
+                out.append(CheckResult.of(check, _item(check), verdict.passed,
+                                          "this check " + ("passed" if verdict.passed else
+                                                           f"failed ({public.STAFF_NOTE})"),
+                                          status=step.status, detail=verdict.message))
+            else:
+                out.append(CheckResult.of(check, _item(check), verdict.passed, verdict.message,
+                                          status=step.status))
+        return out
+
     def _judge_notebook(self, step, outbox: Path | None) -> list[CheckResult]:
+        """The LabLLM notebook ran with the reference (b)/(c) in it: students read each
+        check's expectation and outcome (``public``); what the run produced goes to staff."""
         if step is None or not isinstance(step.value, dict):
             return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
-                        + (f": {step.message}" if step and step.message else ""),
-                        step.status if step else None)
+                        + (f" (status: {step.status.value})" if step else ""),
+                        step.status if step else None, detail=step.message if step else "")
         facts_text = (step.value.get("outbox") or {}).get("facts.json")
         if facts_text is None:
             return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
-                        "inspect it" + (f": {step.message}" if step.message else ""),
-                        step.status)
-        facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
+                        f"inspect it (status: {step.status.value})", step.status,
+                        detail=step.message)
         try:
+            facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
             verdicts = self.lab2.judge("notebook", facts, outbox)
+            notes = public.public_notes(facts.get("compat", []))
         except Exception as exc:  # noqa: BLE001
             return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
-                        f"({type(exc).__name__}: {exc})", step.status)
-        notes = sorted(set(facts.get("compat", [])))
-        if notes:  # names from older transformers releases: read, noted, never penalised
-            check = "lab2d.eval_epoch"
-            verdicts[check] = Verdict(verdicts[check].passed, verdicts[check].message
-                                      + " (compatibility: " + "; ".join(notes) + ")")
-        return _results(NOTEBOOK_CHECKS, verdicts, step.status)
+                        f"({public.STAFF_NOTE})", step.status,
+                        detail=f"{type(exc).__name__}: {exc}")
+        out = []
+        for check in NOTEBOOK_CHECKS:
+            verdict = verdicts.get(check, Verdict(False, "this check did not run"))
+            message = public.notebook_message(check, verdict.passed)
+            if notes and check == "lab2d.eval_epoch":  # older transformers names: noted only
+                message += " (compatibility: " + "; ".join(notes) + ")"
+            out.append(CheckResult.of(check, _item(check), verdict.passed, message,
+                                      status=step.status, detail=verdict.message))
+        return out
 
 
 def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
     """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
     on the fixtures, ranges.toml's [time_limits] at full size."""
     return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
+
+
+def _training_source(nb) -> str:
+    """The student's module of the Lab 1 (f) job: the training function and what it uses,
+    without the pieces the reference supplies."""
+    return nb.module_source([*TRAINING[0], "HyperParams"], exclude=REFERENCE_PIECES)
+
+
+def reference_source(module, names) -> str:
+    """Imports and the definitions ``names`` of a reference module, the solution's canary
+    placed as a comment in each body and as a constant (hw3_solution.REFERENCE_CANARY): a
+    leak of the text or of the code's constants shows in the hostile corpus test."""
+    from hw3_solution import REFERENCE_CANARY
+
+    pieces = []
+    for name in names:
+        lines = inspect.getsource(getattr(module, name)).splitlines(keepends=True)
+        first = ast.parse("".join(lines)).body[0].body[0]  # the body's first statement
+        lines.insert(first.lineno - 1, " " * first.col_offset + f"# {REFERENCE_CANARY}\n")
+        pieces.append("".join(lines))
+    return (_imports_of(module) + "\n\n" + "\n\n".join(pieces)
+            + f"\n\n__grader_reference__ = {REFERENCE_CANARY!r}\n")
 
 
 def _imports_of(module) -> str:
@@ -312,8 +384,9 @@ def _outcome_message(step, needs) -> str:
     return f"{what} raised {step.message}"
 
 
-def _all(checks, passed: bool, message: str, status) -> list[CheckResult]:
-    return [CheckResult.of(c, _item(c), passed, message, status=status) for c in checks]
+def _all(checks, passed: bool, message: str, status, detail: str = "") -> list[CheckResult]:
+    return [CheckResult.of(c, _item(c), passed, message, status=status, detail=detail)
+            for c in checks]
 
 
 def _results(checks, verdicts: Mapping[str, Verdict], status) -> list[CheckResult]:

@@ -26,8 +26,10 @@ from typing import Any
 
 if __package__:
     from . import protocol
+    from .hidden_code import run_hidden
 else:  # copied into the sandbox next to this file
     import _grader_protocol as protocol  # type: ignore[no-redef]
+    from _grader_hidden import run_hidden  # type: ignore[no-redef]
 
 MessageType, StepStatus = protocol.MessageType, protocol.StepStatus
 STUDENT_FILE = "<student>"
@@ -101,6 +103,16 @@ def _short(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 20] + " ... (cut)"
 
 
+def _error_facts(exc: BaseException) -> dict[str, Any]:
+    """What the grader may show of an exception from a job holding hidden code: the type's
+    name if it is a built-in one, and the student module's line numbers in the traceback
+    (the grader checks both and takes the lines' text from its own copy)."""
+    kind = type(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    return {"type": kind.__name__ if kind.__module__ == "builtins" else "",
+            "lines": [f.lineno for f in frames if f.filename == STUDENT_FILE][-3:]}
+
+
 def _describe(exc: BaseException) -> tuple[protocol.StepStatus, str]:
     """Status and message for an exception from student or probe code."""
     if isinstance(exc, MissingName):
@@ -169,12 +181,13 @@ def run_step(step: dict[str, Any], module: types.ModuleType, channel: Channel) -
         if is_probe:
             args = [StudentNamespace(module), *args]
         value = protocol.encode(func(*args, **kwargs))
-        status, text = StepStatus.OK, ""
+        status, text, facts = StepStatus.OK, "", None
     except BaseException as exc:  # noqa: BLE001 - every outcome is a message
         value = None
         status, text = _describe(exc)
+        facts = _error_facts(exc)
     channel.send(MessageType.STEP_END, step_id=step["step_id"], status=status.value,
-                 value=value, message=text, seconds=time.perf_counter() - started)
+                 value=value, message=text, error=facts, seconds=time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -285,6 +298,13 @@ def main(job_file: str, fd: str) -> int:
         else:
             started = time.perf_counter()
             module, errors = load_student(job.get("module_source", ""))
+            hidden = job.pop("hidden_code", "")
+            if hidden:  # the grader's own code, run after the student's, with no source
+                try:
+                    run_hidden(hidden, module.__dict__)
+                except BaseException as exc:  # noqa: BLE001 - reported like the student's
+                    errors.append(f"the grader's code failed: {type(exc).__name__}")
+            del hidden
             channel.send(MessageType.LOADED, errors=errors,
                          seconds=time.perf_counter() - started)
             for step in job["steps"][job.get("start", 0):]:

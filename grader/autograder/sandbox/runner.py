@@ -18,6 +18,7 @@ has a hard wall-clock cap (``job_cap_s``). ``stop_all`` (on SIGINT/SIGTERM, see
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -39,10 +40,16 @@ from ..errors import describe_exit
 from ..models import CallOutcome, Isolation, Job, JobOutcome, Status, Step
 from . import protocol
 from .gpu import device_files
+from .hidden_code import compile_hidden
 from .isolation import Layout, prefix, sandbox_user
 
 ENGINE_PACKAGE = __name__.split(".")[0]  # never importable by student code
-RUNTIME_FILES = {"child.py": "_grader_child.py", "protocol.py": "_grader_protocol.py"}
+RUNTIME_FILES = {"child.py": "_grader_child.py", "protocol.py": "_grader_protocol.py",
+                 "hidden_code.py": "_grader_hidden.py"}
+# Names the grader may repeat from a child's report of an exception (anything else could
+# be text a student made up, e.g. from hidden code it read in its process).
+BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
+                               if isinstance(value, type) and issubclass(value, BaseException))
 BETWEEN_STEPS_S = 30.0  # the runtime's own work between two steps
 NOTEBOOK_START_S = 60.0  # from a notebook child's start to its kernel's first cell
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -228,6 +235,7 @@ def _job_message(job: Job, nonce: str, start: int, limits: SandboxLimits) -> dic
         "kind": job.kind,
         "start": start,
         "module_source": job.module_source,
+        "hidden_code": compile_hidden(job.hidden_code) if job.hidden_code else "",
         "hidden_modules": sorted({*job.hidden_modules, ENGINE_PACKAGE}),
         "steps": [{"step_id": s.step_id, "call": s.call, "args": protocol.encode(list(s.args)),
                    "kwargs": protocol.encode(dict(s.kwargs))} for s in job.steps],
@@ -397,10 +405,17 @@ class _Attempt:
             status = Status(msg.get("status"))
         except ValueError:
             status = Status.ERROR
+        error = msg.get("error") if isinstance(msg.get("error"), dict) else {}
+        kind = error.get("type")
+        lines = error.get("lines") if isinstance(error.get("lines"), list) else []
+        count = len(self.job.module_source.splitlines())
         return CallOutcome(
             step_id=str(msg.get("step_id")), status=status,
             value=protocol.decode(msg.get("value")), message=str(msg.get("message", "")),
             seconds=float(msg.get("seconds") or 0.0), stdout_tail=self.output.take(),
+            error_type=kind if isinstance(kind, str) and kind in BUILTIN_EXCEPTIONS else "",
+            error_lines=tuple([n for n in lines[-100:]
+                               if type(n) is int and 1 <= n <= count][-3:]),  # noqa: E721
         )
 
     def _stop(self, outcomes: dict[str, CallOutcome], current: str | None, loaded: bool, *,
