@@ -31,6 +31,7 @@ def parser() -> argparse.ArgumentParser:
                    help=helps["timeout_scale"])
     p.add_argument("--plugin", help=helps["plugin"])
     p.add_argument("--memory-mb", type=int, dest="memory_mb", help=helps["memory_mb"])
+    p.add_argument("--disk-mb", type=int, dest="disk_mb", help=helps["disk_mb"])
     p.add_argument("--no-progress", action="store_false", dest="progress", default=None,
                    help="hide the progress bar")
     p.add_argument("--config", type=Path, help="settings file (TOML with a [grade] table)")

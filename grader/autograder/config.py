@@ -72,6 +72,10 @@ class Settings:
     max_file_mb: int = _setting(
         1024, "largest file a sandboxed process may write, MiB", positive=True
     )
+    disk_mb: int = _setting(
+        6144, "disk quota of a sandbox's work folder, MiB (bwrap: a tmpfs of that size, so "
+        "RAM-backed; filling it costs that job only)", positive=True
+    )
     output_cap_kb: int = _setting(
         64, "student stdout/stderr kept per step, KiB (the tail)", positive=True
     )

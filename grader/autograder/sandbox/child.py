@@ -284,15 +284,52 @@ def set_limits(limits: dict[str, int]) -> None:
             pass  # a lower hard limit already applies
 
 
+def seed_work(seed: str) -> None:
+    """Copy the prepared folder into this sandbox's own (size-limited) work folder."""
+    import shutil
+
+    for entry in os.scandir(seed):  # the work folder itself is root's tmpfs: no copystat
+        if entry.name == "job.json" or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry.path, entry.name, symlinks=False, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry.path, entry.name)
+
+
+def send_outbox(channel: Channel, chunk: int = 4 << 20) -> None:
+    """Hand the outbox's plain files to the grader (the work folder dies with us)."""
+    import base64
+
+    outbox = Path(os.environ["GRADER_OUTBOX"])
+    for root, dirs, files in os.walk(outbox, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            relative = path.relative_to(outbox).as_posix()
+            with open(path, "rb") as handle:
+                while piece := handle.read(chunk):
+                    channel.send(MessageType.FILE, path=relative,
+                                 data=base64.b64encode(piece).decode())
+
+
 def main(job_file: str, fd: str) -> int:
     job = json.loads(Path(job_file).read_text(encoding="utf-8"))
-    os.unlink(job_file)
+    try:
+        os.unlink(job_file)
+    except OSError:
+        pass  # read-only (the seed of a size-limited work folder)
     set_limits(job.get("rlimits", {}))
     channel = Channel(int(fd), job["nonce"])
+    seed = os.environ.pop("GRADER_SEED", "")
     sys.meta_path.insert(0, _Refuse(job.get("hidden_modules", [])))
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's lifetime
     channel.send(MessageType.HELLO, pid=os.getpid(), python=sys.version.split()[0])
     try:
+        if seed:
+            seed_work(seed)
         if job["kind"] == "notebook":
             run_notebook(job, channel)
         else:
@@ -309,6 +346,8 @@ def main(job_file: str, fd: str) -> int:
                          seconds=time.perf_counter() - started)
             for step in job["steps"][job.get("start", 0):]:
                 run_step(step, module, channel)
+        if seed:
+            send_outbox(channel)
     except BaseException as exc:  # noqa: BLE001 - the runtime itself failed
         channel.send(MessageType.FATAL, message=_short(traceback.format_exc() or repr(exc)))
         return 1

@@ -18,6 +18,7 @@ has a hard wall-clock cap (``job_cap_s``). ``stop_all`` (on SIGINT/SIGTERM, see
 
 from __future__ import annotations
 
+import base64
 import builtins
 import json
 import os
@@ -33,7 +34,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import describe_exit
@@ -66,6 +67,7 @@ class SandboxLimits:
     output_cap_bytes: int = 64 * 1024
     message_cap_bytes: int = 256 * 1024 * 1024
     threads: int = 1
+    disk_mb: int = 0  # the work folder's size under bwrap (a tmpfs; 0: the host's folder)
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -180,6 +182,7 @@ def _environment(job: Job, layout: Layout, limits: SandboxLimits) -> dict[str, s
         "JUPYTER_PLATFORM_DIRS": "1",
         "GRADER_WORK": work,
         "GRADER_OUTBOX": f"{work}/outbox",
+        **({"GRADER_SEED": str(layout.inner_seed)} if layout.quota else {}),
         "USER": "sandbox",  # the sandbox's user may have no passwd entry
         "LOGNAME": "sandbox",
     }
@@ -202,10 +205,12 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _prepare(job: Job, base: Path, level: Isolation, uid: int | None) -> Layout:
+def _prepare(job: Job, base: Path, level: Isolation, uid: int | None,
+             disk_mb: int = 0) -> Layout:
     """Create the runtime and work folders of a job under ``base`` (the work folder owned
-    by ``uid``, the sandbox's own user, when given)."""
-    layout = Layout(base / "runtime", base / "work", level, uid)
+    by ``uid``, the sandbox's own user, when given; with a quota, the seed of the
+    sandbox's own work folder)."""
+    layout = Layout(base / "runtime", base / "work", level, uid, disk_mb or None)
     layout.runtime.mkdir(parents=True)
     here = Path(__file__).parent
     for name, target in RUNTIME_FILES.items():
@@ -261,8 +266,9 @@ class _Attempt:
     """One child process working through the steps from ``start`` on."""
 
     def __init__(self, job: Job, layout: Layout, limits: SandboxLimits, start: int,
-                 read_only: dict[str, Path], cap_s: float) -> None:
+                 read_only: dict[str, Path], cap_s: float, outbox: Path) -> None:
         self.job, self.limits, self.start, self.cap_s = job, limits, start, cap_s
+        self.outbox, self.received = outbox, 0  # where FILE messages go; bytes so far
         self.nonce = secrets.token_hex(16)
         self.timeouts = {s.step_id: s.timeout_s for s in job.steps}
         self.timeouts["notebook"] = job.timeout_s
@@ -272,9 +278,10 @@ class _Attempt:
         read_fd, write_fd = os.pipe()
         hidden = {*job.hidden_modules, ENGINE_PACKAGE}
         devices = device_files() if job.gpu else []
+        inner_job = (layout.inner_seed if layout.quota else layout.inner_work) / "job.json"
         command = [*prefix(layout, read_only, hidden, devices), sys.executable, "-B", "-u", "-s",
                    str(layout.inner_runtime / RUNTIME_FILES["child.py"]),
-                   str(layout.inner_work / "job.json"), str(write_fd)]
+                   str(inner_job), str(write_fd)]
         with _LIVE_LOCK:
             if _STOPPING.is_set():
                 os.close(read_fd)
@@ -365,6 +372,8 @@ class _Attempt:
                             outcomes[current] = self._ended(msg)
                             current = None
                             deadline = time.monotonic() + BETWEEN_STEPS_S
+                        elif kind is protocol.MessageType.FILE:
+                            self._receive(msg)
                         elif kind is protocol.MessageType.DONE:
                             return outcomes, None, False
                         elif kind is protocol.MessageType.FATAL:
@@ -384,6 +393,33 @@ class _Attempt:
             self.channel.close()
             self.proc.stdout.close()
             selector.close()
+
+    def _receive(self, msg: dict[str, Any]) -> None:
+        """Append a piece of an outbox file to the grader's copy: a plain relative path, at
+        most the quota in all (the grader alone writes that folder: no links in it)."""
+        path, data = msg.get("path"), msg.get("data")
+        if not isinstance(path, str) or not isinstance(data, str):
+            return
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or any(p in (".", "..") for p in parts):
+            return
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            return
+        if self.received + len(raw) > self.limits.disk_mb << 20:
+            return  # more than the sandbox could hold: forged
+        target = self.outbox.joinpath(*parts)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            return
+        try:
+            os.write(fd, raw)
+        finally:
+            os.close(fd)
+        self.received += len(raw)
 
     def _drain(self, wait: float = 0.2) -> None:
         """Read the output already written (the child flushes before each message)."""
@@ -447,9 +483,8 @@ class _Attempt:
         return outcomes, step, not loaded
 
 
-def _safe_outbox(work: Path) -> Path:
+def _safe_outbox(outbox: Path) -> Path:
     """The outbox with every link and special file removed, so the grader may read it."""
-    outbox = work / "outbox"
     if outbox.is_symlink() or not outbox.is_dir():
         if outbox.is_symlink() or outbox.exists():
             outbox.unlink()
@@ -476,9 +511,18 @@ def run_job(job: Job, base: Path, level: Isolation,
 
 def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
              uid: int | None) -> JobOutcome:
+    layout = _prepare(job, base, level, uid, limits.disk_mb)
+    # With a quota the sandbox's work folder lives and dies with it: the outbox comes back
+    # as FILE messages into a folder of the grader's.
+    outbox = base / "outbox" if layout.quota else layout.work / "outbox"
+    outbox.mkdir(exist_ok=True)
+    return _run_attempts(job, layout, level, limits, outbox)
+
+
+def _run_attempts(job: Job, layout: Layout, level: Isolation, limits: SandboxLimits,
+                  outbox: Path) -> JobOutcome:
     started = time.monotonic()
     job_end = started + job_cap_s(job)
-    layout = _prepare(job, base, level, uid)
     read_only = {name: Path(p) for name, p in job.files.items()} if level is Isolation.BWRAP \
         else {}
     outcomes: dict[str, CallOutcome] = {}
@@ -493,7 +537,7 @@ def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
                     "step was not run"))
             break
         attempt = _Attempt(job, layout, limits, start, read_only,
-                           min(_attempt_cap_s(job, start), left))
+                           min(_attempt_cap_s(job, start), left), outbox)
         got, stopped_at, load_failed = attempt.run()
         if _STOPPING.is_set():
             raise GraderStopped
@@ -513,4 +557,4 @@ def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
         outcomes.setdefault(step, CallOutcome(step, Status.DIED,
                                               message="the sandbox stopped before this step"))
     return JobOutcome(job.job_id, {s: outcomes[s] for s in job.step_ids}, level,
-                      tuple(load_errors), time.monotonic() - started, _safe_outbox(layout.work))
+                      tuple(load_errors), time.monotonic() - started, _safe_outbox(outbox))
