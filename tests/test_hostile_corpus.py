@@ -49,6 +49,7 @@ from hw3_solution import REFERENCE_CANARY
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(2400),  # one batch of 50 submissions, some minutes long by design
     pytest.mark.skipif(not works(Isolation.BWRAP),
                        reason="the hostile corpus needs bubblewrap (.ci/run installs it)"),
 ]
@@ -158,7 +159,9 @@ def test_each_submission_gets_exactly_its_expected_score(graded: Graded, name: s
     for check_id in want["attack_checks"]:
         check = checks[check_id]
         assert check.message.strip(), f"{check_id}: no message"
-        assert want["message"] in check.message, (check_id, check.message)
+        # the grader's reason: in the message, or kept for staff where the job held
+        # reference code (the student then reads the grader's words only)
+        assert want["message"] in check.message + check.detail, (check_id, check.message)
         if want["status"]:
             assert check.status is not None and check.status.value == want["status"], (
                 check_id, check.status, check.message)

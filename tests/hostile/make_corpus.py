@@ -398,7 +398,8 @@ def _reference_text():
 EXFIL_EXCEPTION_LAB1 = REFERENCE_TEXT_LAB1 + '''
 
 def train_and_test_model_with_hparams(hparams, model_type="lstm", **kwargs):
-    raise RuntimeError(_reference_text())
+    given = (train, evaluate, predict_sentiment)  # the helpers a training loop calls
+    raise RuntimeError(_reference_text() + repr(given))
 '''
 
 EXFIL_PRINTED_LAB1 = REFERENCE_TEXT_LAB1 + '''
