@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from hw3_student import checks as public
+
 from .verdict import Verdict, fail, ok
 
 # (a) generation -------------------------------------------------------------------------
@@ -17,15 +19,8 @@ from .verdict import Verdict, fail, ok
 def judge_generation(data: Mapping, prompt: str, max_length: int,
                      count_tokens: Callable[[str], int]) -> dict[str, Verdict]:
     """Text that starts with the prompt, goes on past it, and respects max_length."""
-    text = data.get("returned") or data.get("printed") or ""
-    text = text.strip()
-    v: dict[str, Verdict] = {}
-    starts = " ".join(text.split()).startswith(" ".join(prompt.split()))
-    longer = len(text) > len(prompt.strip())
-    v["lab2a.prompt"] = (ok if starts and longer else fail)(
-        "expected generated text that begins with the prompt and continues it; saw "
-        + (repr(text[:80]) if text else "no text returned or printed")
-    )
+    text = public.generated_text(data)
+    v: dict[str, Verdict] = {"lab2a.prompt": Verdict(*public.generation_prompt(data, prompt))}
     tokens = count_tokens(text) if text else 0
     v["lab2a.max_length"] = (ok if 0 < tokens <= max_length + 1 else fail)(
         f"expected at most max_length={max_length} tokens in the output; saw {tokens}"
@@ -60,15 +55,11 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
     `reference_ids` are the untruncated, unpadded token ids of the probe rows.
     """
     cols = data["columns"]
-    ids = cols.get("input_ids")
-    v: dict[str, Verdict] = {}
-    if not isinstance(ids, list) or not ids:
-        msg = f"expected input_ids, attention_mask and labels; saw keys {sorted(cols)}"
-        return {c: fail(msg) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
-    v["lab2b.labels"] = (ok if cols.get("labels") == ids else fail)(
-        "expected labels equal to input_ids (the collator masks padding later); "
-        + ("labels missing" if "labels" not in cols else "they differ")
-    )
+    error = public.tokenize_function_error(data)
+    if error:
+        return {c: fail(error) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
+    ids = cols["input_ids"]
+    v: dict[str, Verdict] = {"lab2b.labels": Verdict(*public.tokenize_function_labels(data))}
     lengths = {len(r) for r in ids}
     width = max(lengths)
     longest = max(len(r) for r in reference_ids)
@@ -127,23 +118,16 @@ def judge_perplexity(data: Mapping, reference: float) -> dict[str, Verdict]:
     """The student's perplexity equals the reference's on the same model and batches, and
     does not depend on the mode the model came in (the function switches to eval itself)."""
     seen, in_train = data.get("eval"), data.get("train")
-    good = isinstance(seen, float) and math.isclose(seen, reference, rel_tol=1e-4)
     same = (isinstance(seen, float) and isinstance(in_train, float)
             and math.isclose(seen, in_train, rel_tol=1e-6))
     return {
-        "lab2c.value": (ok if good else fail)(
-            f"expected perplexity {reference:.4f} on the grader's model and batches (sum of "
-            "token losses over the shifted labels, -100 ignored, divided by the attention "
-            f"mask's sum); saw {_show(seen)}"),
+        "lab2c.value": Verdict(*public.perplexity_value(data, reference)),
         "lab2c.eval_mode": (ok if same else fail)(
             "expected the same perplexity for a model handed over in training mode (switch to "
-            f"model.eval() and no_grad); saw {_show(seen)} in eval mode, {_show(in_train)} "
+            f"model.eval() and no_grad); saw {public.show(seen)} in eval mode, "
+            f"{public.show(in_train)} "
             "in training mode"),
     }
-
-
-def _show(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else repr(value)
 
 
 # (d) and (e) fine-tuning ----------------------------------------------------------------

@@ -11,9 +11,9 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+from hw3_student.probes_lab1 import _digest
 
 from . import checks_lab1
-from .probes_lab1 import _digest
 from .verdict import Verdict
 
 # Lower-case words separated by single spaces, none of them a stop word: whatever a student

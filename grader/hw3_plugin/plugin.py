@@ -22,13 +22,18 @@ import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
+from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .verdict import Verdict
 
 HERE = Path(__file__).parent
+# Probe files copied into the sandbox: Lab 1 (a)-(e) and Lab 2 come from the student package
+# (one source with the self-check); Lab 1 (f)'s recording probe stays here (it imports
+# helpers of probes_lab1, copied beside it).
+LAB1_PROBE_FILES = (Path(probes_lab1.__file__), HERE / "probes_training.py")
 RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
@@ -148,7 +153,7 @@ class Hw3Plugin:
         jobs = [self._job(
             "lab1.probes", ctx, module_source=nb.module_source(names),
             steps=self._steps("probes_lab1", LAB1_PROBES, self.lab1.probe_args(), nb, ctx),
-            probe_modules=(Path(probes_lab1.__file__),),
+            probe_modules=LAB1_PROBE_FILES,
         )]
         needs = TRAINING[0]
         if not nb.missing(needs):
@@ -156,9 +161,9 @@ class Hw3Plugin:
                       + "\n\n" + self._reference_lab1_source)
             jobs.append(self._job(
                 "lab1.training", ctx, module_source=source,
-                steps=(Step("training_run", "probes_lab1:training_run", ({},),
+                steps=(Step("training_run", "probes_training:training_run", ({},),
                             timeout_s=ctx.timeout(self._limits["lab1_training"])),),
-                probe_modules=(Path(probes_lab1.__file__),), gpu=self._gpu,
+                probe_modules=LAB1_PROBE_FILES, gpu=self._gpu,
             ))
         return jobs
 
