@@ -41,9 +41,9 @@ def selfcheck_spec(imdb_csv: Path, gpt2_dir: Path, wikitext_dir: Path) -> dict:
     from .lab1 import TOKENIZE_VOCAB, VOCAB_CASES
 
     plain = [TOKENIZE_TEXTS[i] for i in PLAIN_TEXTS]
-    items = {it.item_id: {"title": it.title, "lab": it.lab, "public": list(it.public),
-                          "hidden": len(set(it.checks) - set(it.public))}
-             for it in rubric.items if not it.manual}
+    items = [{"id": it.item_id, "title": it.title, "lab": it.lab, "public": list(it.public),
+              "hidden": len(set(it.checks) - set(it.public))}
+             for it in rubric.items if not it.manual]  # a list: the rubric's order
     return {
         "items": items,
         "args": {
