@@ -2,23 +2,18 @@
 PDF report that is not a notebook export. Breaking it costs a fixed fraction of the
 grade (once, however many reasons); every reason is stated.
 
-A PDF counts as a notebook export when its metadata (producer, creator, title, subject)
-mentions nbconvert, Jupyter, IPython, Colab or ``.ipynb``, when its title is a notebook's
-name, or when its first page shows notebook prompts (``In [1]:``).
+Whether a PDF is a notebook export is decided by ``pdfcheck`` (shared with the students'
+``hw3-pack``, see there).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .models import FormVerdict
-
-EXPORT_WORDS = re.compile(r"nbconvert|jupyter|ipython|colab|\.ipynb", re.IGNORECASE)
-PROMPT = re.compile(r"(In|Out)\s*\[\s*\d*\s*\]\s*:")
-META_KEYS = ("/Producer", "/Creator", "/Title", "/Subject")
+from .pdfcheck import pdf_export_reason
 
 
 @dataclass(frozen=True)
@@ -28,28 +23,6 @@ class FormRule:
     deduction: float = 0.2
     zip_only_notebooks: bool = True  # the zip holds the notebooks and nothing else
     require_report: bool = True
-
-
-def pdf_export_reason(path: Path, notebook_names: Sequence[str]) -> str | None:
-    """Why ``path`` is not an acceptable report (unreadable or a notebook export), or None."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(path)
-        meta = reader.metadata or {}
-        first = reader.pages[0].extract_text() if reader.pages else ""
-    except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
-        return f"{path.name} could not be read as a PDF ({type(exc).__name__})"
-    stems = {Path(n).stem.lower() for n in notebook_names}
-    for key in META_KEYS:
-        value = str(meta.get(key) or "")
-        if EXPORT_WORDS.search(value) or (key == "/Title" and value.strip().lower() in stems):
-            return f"{path.name} looks like a notebook export (its {key[1:].lower()} is {value!r})"
-    match = PROMPT.search(first or "")
-    if match:
-        return f"{path.name} looks like a notebook export (its first page shows {match.group()!r})"
-    return None
 
 
 def judge_form(rule: FormRule, notebooks: Mapping[str, str], found: Mapping[str, Path | None],

@@ -6,7 +6,9 @@ Writes ``starter/hw3_student/data/`` (generated, not committed; the student whee
 bundle carry it): ``selfcheck.json`` (per automatic item its public check ids and the count
 of hidden ones, the probe arguments of the public checks, and the expected values those
 checks compare with, computed here with the reference), a small IMDB file, the fixture
-GPT-2 (a tiny model with GPT-2's tokenizer format) and NLTK's stop words. Only values
+GPT-2 (a tiny model with GPT-2's tokenizer format), NLTK's stop words, the starter's own
+definitions (``starter_defs.json``: the report shows only what a student added to them) and
+the report templates (``report_template/``). Only values
 cross over, never code: the public checks' logic already lives in ``hw3_student.checks``.
 """
 
@@ -25,7 +27,10 @@ from .lab1 import FIXED_MODEL, FORWARD_ROWS, OTHER_MODEL, TOKENIZE_TEXTS, Lab1Pl
 from .lab2 import MAX_LENGTH, PROMPT, Lab2Plan
 from .plugin import RUBRIC_FILE
 
-STUDENT_DATA = Path(__file__).resolve().parents[2] / "starter" / "hw3_student" / "data"
+KIT = Path(__file__).resolve().parents[2]
+STARTER_DIR = KIT / "starter"
+STUDENT_DATA = STARTER_DIR / "hw3_student" / "data"
+TEMPLATES = KIT / "report_template"  # the report's Typst and Markdown templates
 IMDB_ROWS = 200  # reviews in the self-check's IMDB file: load_imdb splits them 140/20/40
 PLAIN_TEXTS = (0, 1)  # TOKENIZE_TEXTS of known, non-stop words only (lab1c.ids)
 
@@ -85,6 +90,13 @@ def build(out: Path = STUDENT_DATA) -> Path:
 
     if str(source.nltk_dir) not in nltk.data.path:
         nltk.data.path.insert(0, str(source.nltk_dir))
+    from hw3_student.added_code import starter_defs_of
+
+    starters = [STARTER_DIR / "LabRNN.ipynb", STARTER_DIR / "LabLLM.ipynb"]
+    (out / "starter_defs.json").write_text(
+        json.dumps(starter_defs_of(starters), indent=1, sort_keys=True) + "\n",
+        encoding="utf-8")
+    shutil.copytree(TEMPLATES, out / "templates")
     spec = selfcheck_spec(out / "imdb.csv", Path(source.gpt2_dir), Path(source.wikitext_dir))
     (out / "selfcheck.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n",
                                         encoding="utf-8")
@@ -102,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             fresh = build(Path(tmp) / "data")
-            stale = [p.name for p in (fresh / "selfcheck.json", fresh / "imdb.csv")
+            stale = [p.name for p in (fresh / "selfcheck.json", fresh / "imdb.csv",
+                                      fresh / "starter_defs.json")
                      if not (args.out / p.name).is_file()
                      or (args.out / p.name).read_bytes() != p.read_bytes()]
         if stale:
