@@ -153,14 +153,28 @@ class Lab2Results:
     lora: FineTune = field(default_factory=FineTune)
 
 
-def generated_texts(text: str, prompt_start: str = "GPT-2 is a language") -> list[str]:
+# Lines that end a generated text: logs and prints of the surrounding code.
+_NOT_GENERATED = re.compile(r"^(Perplexity|Using |Found |Map|DatasetDict|Dataset\(|\{'|\[|"
+                            r"trainable params|epoch|Generating|Downloading|Some weights|"
+                            r"Setting `pad_token_id`)", re.I)
+
+
+def generated_texts(nb: nbformat.NotebookNode, prompt_start: str = "GPT-2 is a language"
+                    ) -> list[str]:
     """The generated texts in print order: each starts with the prompt's first words and
-    runs to the next blank line (or a perplexity/log line)."""
+    runs to a blank line, a log line or the end of its cell's output."""
     found = []
-    for match in re.finditer(re.escape(prompt_start), text):
-        rest = text[match.start():]
-        end = re.search(r"\n\s*\n|\n(?=Perplexity|\{'|trainable params|epoch)", rest, re.I)
-        found.append(rest[: end.start() if end else 1000].strip()[:1000])
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        text = cell_outputs(cell)
+        for match in re.finditer(re.escape(prompt_start), text):
+            kept = []
+            for line in text[match.start():].splitlines():
+                if kept and (not line.strip() or _NOT_GENERATED.match(line.strip())):
+                    break
+                kept.append(line.rstrip())
+            found.append("\n".join(kept)[:1000])
     return found
 
 
@@ -217,22 +231,24 @@ def _comparison_rows(text: str) -> dict[str, list[str]]:
 def lab2_results(nb: nbformat.NotebookNode) -> Lab2Results:
     text = all_text(nb)
     r = Lab2Results()
-    texts = generated_texts(text)
+    texts = generated_texts(nb)
     if texts:
         r.pretrained_text = texts[0]
     if len(texts) > 1:
         r.full.text = texts[1]
     if len(texts) > 2:
         r.lora.text = texts[2]
-    for line in text.splitlines():
-        match = re.search(r"perplexity[^\n]*?(" + NUMBER + r")\s*$", line, re.I)
+    for line in text.splitlines():  # one perplexity printed on its own line; first wins
+        match = re.fullmatch(r"[^\d]*perplexity[^\d]*?(" + NUMBER + r")\s*", line, re.I)
         if not match:
             continue
         value, low = _float(match.group(1)), line.lower()
-        if "lora" in low:
-            r.lora.perplexity = value
-        elif "full" in low or "after" in low or "fine-tun" in low or "finetun" in low:
-            r.full.perplexity = value
+        if any(w in low for w in ("before", "initial", "pretrained", "base")):
+            r.initial_perplexity = r.initial_perplexity or value
+        elif "lora" in low:
+            r.lora.perplexity = r.lora.perplexity or value
+        elif any(w in low for w in ("full", "after", "fine-tun", "finetun")):
+            r.full.perplexity = r.full.perplexity or value
         elif r.initial_perplexity is None:
             r.initial_perplexity = value
     runs = [x for t in html_tables(nb) if (x := _trainer_losses(t))] or _logged_losses(text)
