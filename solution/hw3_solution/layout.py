@@ -98,7 +98,7 @@ def setup_code(packages: Mapping[str, str], nltk_corpora: tuple[str, ...] = ()) 
         "",
         'wheels = sorted(glob.glob("hw3_student-*.whl"))',
         'if wheels and importlib.util.find_spec("hw3_student") is None:',
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", wheels[-1]], check=True)',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", wheels[-1]], check=True)',  # noqa: E501
     ]
     if nltk_corpora:
         lines += [
