@@ -23,7 +23,10 @@ from . import __version__
 from .models import CallOutcome, Isolation, Job, JobOutcome, Status
 from .sandbox.protocol import decode, encode
 
-_LIBRARIES = ("torch", "transformers", "datasets", "peft", "numpy", "nbclient", "ipykernel")
+FORMAT = 2  # of the stored entries (2: with the outcome's load_failure)
+# The engine's own libraries that run student code; a plug-in adds those its jobs use
+# (``HomeworkPlugin.libraries``).
+ENGINE_LIBRARIES = ("nbclient", "nbformat", "ipykernel")
 
 
 @cache
@@ -39,9 +42,10 @@ def _tree_digest(path: Path) -> str:
 
 
 @cache
-def _environment() -> str:
+def _environment(libraries: tuple[str, ...]) -> str:
+    """The Python, kit and library versions (distribution names) a job's outcome depends on."""
     versions = []
-    for name in _LIBRARIES:
+    for name in (*ENGINE_LIBRARIES, *libraries):
         try:
             versions.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -49,10 +53,13 @@ def _environment() -> str:
     return f"{sys.version}|{__version__}|{'|'.join(versions)}"
 
 
-def job_key(job: Job, isolation: Isolation, limits: object) -> str:
-    """The content address of a job's outcome."""
+def job_key(job: Job, isolation: Isolation, limits: object,
+            libraries: tuple[str, ...] = ()) -> str:
+    """The content address of a job's outcome; ``libraries``: the distributions (beyond the
+    engine's) whose versions may change it."""
     spec = {
-        "kind": job.kind, "module_source": job.module_source, "notebook": job.notebook,
+        "format": FORMAT, "kind": job.kind, "module_source": job.module_source,
+        "notebook": job.notebook,
         "steps": [dataclasses.asdict(s) for s in job.steps],
         "timeouts": [job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
         "probes": [Path(p).read_text(encoding="utf-8") for p in job.probe_modules],
@@ -60,7 +67,7 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
         "writable": {k: _tree_digest(Path(p)) for k, p in sorted(job.writable_files.items())},
         "env": dict(job.env), "startup": dict(job.startup_files),
         "hidden": list(job.hidden_modules), "isolation": isolation.value, "gpu": job.gpu,
-        "limits": repr(limits), "environment": _environment(),
+        "limits": repr(limits), "environment": _environment(tuple(libraries)),
     }
     text = json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -84,7 +91,7 @@ class JobCache:
         outbox = entry / "outbox"
         return JobOutcome(job_id, steps, Isolation(data["isolation"]),
                           tuple(data["load_errors"]), data["seconds"],
-                          outbox if outbox.is_dir() else None)
+                          outbox if outbox.is_dir() else None, data.get("load_failure", ""))
 
     def put(self, key: str, outcome: JobOutcome) -> None:
         """Store an outcome; timeouts and crashes are not stored (they may be load-bound)."""
@@ -102,6 +109,7 @@ class JobCache:
         (tmp / "outcome.json").write_text(json.dumps({
             "steps": steps, "isolation": outcome.isolation.value,
             "load_errors": list(outcome.load_errors), "seconds": outcome.seconds,
+            "load_failure": outcome.load_failure,
         }), encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)
         tmp.rename(entry)

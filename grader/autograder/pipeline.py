@@ -98,6 +98,7 @@ class Grader:
 
     plugin: HomeworkPlugin
     batch: BatchContext
+    prepared: object  # what the plug-in's ``prepare`` returned
     isolation: Isolation
     staging: Path
     budget_factory: Callable[[], Budget]
@@ -120,7 +121,8 @@ class Grader:
         job = dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
         cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
             else None
-        key = job_key(job, self.isolation, limits) if cache else ""
+        libraries = tuple(getattr(self.plugin, "libraries", ()))
+        key = job_key(job, self.isolation, limits, libraries) if cache else ""
         cached = cache.get(key, job.job_id) if cache else None
         if cached is not None:
             return cached
@@ -153,7 +155,7 @@ class Grader:
         work = self.staging / f"{candidate.student_id}.work"
         try:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
-            ctx = SubmissionContext(self.batch, submission, notebooks, work)
+            ctx = SubmissionContext(self.batch, submission, notebooks, work, self.prepared)
             results, error = [], ""
             try:
                 outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
@@ -189,15 +191,13 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        isolation = choose(settings.isolation)
-        say(f"sandbox isolation: {isolation.value}")
+        isolation = choose(settings.isolation)  # both said in the CLI's closing summary
         gpu = choose_gpu(settings.gpu)
-        say(f"training items on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
-        plugin.prepare(batch)
+        prepared = plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
-        grader = Grader(plugin, batch, isolation, staging, budget)
+        grader = Grader(plugin, batch, prepared, isolation, staging, budget)
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
                              settings.data, gpu or "cpu"))
         for cand in tqdm(candidates, desc="grading", unit="submission",

@@ -7,15 +7,15 @@ File format (TOML)::
     [form]
     deduction = 0.2           # fraction taken off the capped total when the form rule fails
     [[items]]
-    id = "lab1a"              # unique item id
-    title = "(a) load_imdb"
+    id = "q1"                 # unique item id
+    title = "(a) load_data"
     points = 5
-    lab = "lab1"              # a notebook's lab id (plug-in's ``notebooks``) or e.g. "report"
+    lab = "part1"             # a notebook's lab id (plug-in's ``notebooks``) or e.g. "report"
     manual = false            # manual items are graded by staff; they have no checks
     public = ["lab1a.sizes"]  # checks students may run themselves (self-check); others hidden
     [items.checks]            # check id = weight; an item's points split by weight
-    "lab1a.sizes" = 2
-    "lab1a.aligned" = 1
+    "q1.sizes" = 2
+    "q1.aligned" = 1
 
 ``Rubric.load`` checks the file's shape; ``Rubric.bind`` checks it against a plug-in's check ids.
 """
@@ -66,10 +66,6 @@ class Rubric:
     items: tuple[RubricItem, ...]
     cap: float
     form_deduction: float
-
-    @property
-    def max_points(self) -> float:
-        return sum(i.points for i in self.items)
 
     @property
     def fingerprint(self) -> str:
@@ -195,7 +191,3 @@ def parse(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         form_deduction=_number(form.get("deduction", 0.0), f"{source}: form.deduction",
                                low=0.0, high=1.0),
     )
-
-
-
-load = Rubric.load  # module-level spelling: ``from autograder.rubric import load``
