@@ -23,8 +23,9 @@ import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
+from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, measure_lab2, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, measure_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
@@ -34,6 +35,10 @@ HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
+# Probe files copied into the sandbox: Lab 1 (a)-(e) and Lab 2 come from the student package
+# (one source with the self-check); Lab 1 (f)'s recording probe stays here (it imports
+# helpers of probes_lab1, copied beside it).
+LAB1_PROBE_FILES = (Path(probes_lab1.__file__), Path(__file__).parent / "probes_training.py")
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
 LAB1_PROBES = {
     "split": (("load_imdb",), ("lab1a.sizes", "lab1a.complete", "lab1a.aligned"), 60),
@@ -201,7 +206,7 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
     jobs = [_job(
         batch, "lab1.probes", module_source=nb.module_source(names),
         steps=_steps("probes_lab1", LAB1_PROBES, batch.lab1.probe_args(), nb, ctx),
-        probe_modules=(Path(probes_lab1.__file__),),
+        probe_modules=LAB1_PROBE_FILES,
     )]
     needs = TRAINING[0]
     if not nb.missing(needs):
@@ -209,9 +214,9 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
                   + "\n\n" + batch.reference_lab1)
         jobs.append(_job(
             batch, "lab1.training", module_source=source,
-            steps=(Step("training_run", "probes_lab1:training_run", ({},),
+            steps=(Step("training_run", "probes_training:training_run", ({},),
                         timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
-            probe_modules=(Path(probes_lab1.__file__),), gpu=batch.gpu,
+            probe_modules=LAB1_PROBE_FILES, gpu=batch.gpu,
         ))
     return jobs
 
