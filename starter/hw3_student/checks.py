@@ -168,9 +168,10 @@ def tokenize_function_error(data: Mapping) -> str | None:
 def tokenize_function_labels(data: Mapping) -> Result:
     """lab2b.labels: labels equal to input_ids."""
     cols = data["columns"]
-    return _result(cols.get("labels") == cols["input_ids"],
-                   "expected labels equal to input_ids (the collator masks padding later); "
-                   + ("labels missing" if "labels" not in cols else "they differ"))
+    equal = cols.get("labels") == cols["input_ids"]
+    return _result(equal, "expected labels equal to input_ids (the collator masks padding "
+                   "later); " + ("labels missing" if "labels" not in cols
+                                 else "they are equal" if equal else "they differ"))
 
 
 def show(value: object) -> str:
