@@ -146,13 +146,12 @@ def plugin():
     from autograder.plugin import BatchContext
     from hw3_plugin.plugin import Hw3Plugin
 
-    plug = Hw3Plugin()
-    plug.prepare(BatchContext(Settings(), Path("grading-output/.cache").resolve(), None))
-    return plug
+    return Hw3Plugin().prepare(BatchContext(Settings(), Path("grading-output/.cache").resolve(),
+                                            None))
 
 
 def test_training_failures_show_students_only_the_graders_words(plugin) -> None:
-    from hw3_plugin.lab1 import Lab1Plan  # noqa: F401 - the plan judged below
+    from hw3_plugin.plugin import _judge_training
 
     nb = type("NB", (), {"missing": lambda self, needs: [],
                          "module_source": lambda self, names, exclude=(): "x = 1\nraise E\n"})()
@@ -167,9 +166,9 @@ def test_training_failures_show_students_only_the_graders_words(plugin) -> None:
             "calls": [{"kind": "evaluate", "rows": 1, "loss": 1.0, "acc": leak,
                        "weights": []}] * 2, "printed": leak}),
     ):
-        results = plugin._judge_training(plugin.lab1, "training_run",
-                                         ("train_and_test_model_with_hparams",),
-                                         ("lab1f.epochs", "lab1f.falling"), step, nb)
+        results = _judge_training(plugin.lab1, "training_run",
+                                  ("train_and_test_model_with_hparams",),
+                                  ("lab1f.epochs", "lab1f.falling"), step, None, nb)
         for result in results:
             assert REFERENCE_CANARY not in result.message, result.message
             assert not result.passed
@@ -180,7 +179,7 @@ def test_training_failures_show_students_only_the_graders_words(plugin) -> None:
 
 
 def test_notebook_checks_show_students_only_the_graders_words(plugin, tmp_path) -> None:
-    from hw3_plugin.plugin import NOTEBOOK_CHECKS
+    from hw3_plugin.plugin import NOTEBOOK_CHECKS, _judge_notebook
 
     facts = {"tokenizers": [{"name": "t", "pad": REFERENCE_CANARY, "eos": "e"}],
              "loaded": [{"source": REFERENCE_CANARY, "cls": "x"}],
@@ -190,14 +189,15 @@ def test_notebook_checks_show_students_only_the_graders_words(plugin, tmp_path) 
              "trainers": [], "collators": [], "loaders": [], "saved": [REFERENCE_CANARY]}
     step = CallOutcome("notebook", Status.OK,
                        value={"cells": [], "outbox": {"facts.json": facts}})
-    results = plugin._judge_notebook(step, tmp_path)
+    results = _judge_notebook(plugin.lab2, step, None)
     assert [r.check_id for r in results] == list(NOTEBOOK_CHECKS)
     assert not any(REFERENCE_CANARY in r.message for r in results)
     assert any(REFERENCE_CANARY in r.detail for r in results)
     assert "processing_class" in next(r for r in results if r.check_id == "lab2d.eval_epoch"
                                       ).message
     failed = CallOutcome("notebook", Status.ERROR, message=REFERENCE_CANARY)
-    assert not any(REFERENCE_CANARY in r.message for r in plugin._judge_notebook(failed, None))
+    assert not any(REFERENCE_CANARY in r.message
+                   for r in _judge_notebook(plugin.lab2, failed, None))
 
 
 def test_details_reach_staff_files_only(tmp_path: Path) -> None:

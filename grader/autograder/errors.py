@@ -7,6 +7,8 @@ follows a template.
 
 from __future__ import annotations
 
+import signal
+
 
 class GraderError(Exception):
     """Base of every error the grading engine raises on purpose."""
@@ -52,21 +54,12 @@ class SandboxError(GraderError):
     """The sandbox could not be set up (not a student fault)."""
 
 
-class SandboxTimeout(SandboxError, TimeoutError):
-    """A step in the sandbox ran past its wall-clock limit and was killed. (The runner
-    reports this as a ``timeout`` outcome; the class names the case for callers.)"""
-
-
-class SandboxDied(SandboxError, RuntimeError):
-    """The sandboxed process ended without answering (reported as a ``died`` outcome)."""
-
-
 _SIGNAL_HINTS = {
-    9: "killed (SIGKILL: memory exhausted or killed from outside)",
-    11: "crashed (SIGSEGV: segmentation fault)",
-    6: "aborted (SIGABRT)",
-    24: "stopped by the CPU-time limit (SIGXCPU)",
-    25: "stopped by the file-size limit (SIGXFSZ)",
+    signal.SIGKILL: "killed (SIGKILL: memory exhausted or killed from outside)",
+    signal.SIGSEGV: "crashed (SIGSEGV: segmentation fault)",
+    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGXCPU: "stopped by the CPU-time limit (SIGXCPU)",
+    signal.SIGXFSZ: "stopped by the file-size limit (SIGXFSZ)",
 }
 
 

@@ -77,6 +77,9 @@ class Step:
     timeout_s: float = 30.0
 
 
+OUTBOX_INPUT = "previous-outbox"  # where a job reads the outbox of ``reads_outbox_of``
+
+
 @dataclass(frozen=True)
 class Job:
     """Work for one sandboxed process.
@@ -105,6 +108,10 @@ class Job:
     # (kind ``calls``; sandbox/hidden_code.py): no text of it is readable in the sandbox.
     hidden_code: str = ""
     gpu: bool = False  # the job sees the grader's GPU (sandbox/gpu.py)
+    # The id of a job of the same plan whose outbox this job reads: it runs after that job
+    # finishes, in a fresh sandbox, with that outbox bound read-only at ``OUTBOX_INPUT`` in
+    # its work folder (e.g. a measurement of saved weights that the notebook cannot reach).
+    reads_outbox_of: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("calls", "notebook"):
@@ -150,6 +157,9 @@ class JobOutcome:
     load_errors: tuple[str, ...] = ()  # statements of the student module that failed
     seconds: float = 0.0
     outbox: Path | None = None  # host folder with files the job left (links removed)
+    # Why the student module could not be loaded at all (timeout, crash, resource limit);
+    # "" when it loaded. Every step then has the load's status and no value.
+    load_failure: str = ""
 
     def __getitem__(self, step_id: str) -> CallOutcome:
         return self.steps[step_id]
@@ -213,7 +223,8 @@ class ItemResult:
 
 @dataclass(frozen=True)
 class SubmissionReport:
-    """Everything graded for one submission. A crash is still a report (``error``)."""
+    """Everything graded for one submission, or why it was refused (``error``: an unsafe or
+    unreadable archive). A fault of the grader is never a report (failures.py)."""
 
     student_id: str
     items: tuple[ItemResult, ...]
@@ -221,7 +232,7 @@ class SubmissionReport:
     form: FormVerdict = FormVerdict()
     isolation: str = ""
     gpu: str = ""  # the GPU the training items ran on ("" for the CPU)
-    error: str = ""  # why grading stopped early, if it did
+    error: str = ""  # why the submission was refused, if it was
     problems: tuple[str, ...] = ()
     fingerprint: str = ""
     plugin: str = ""

@@ -5,20 +5,18 @@ inputs (one sandboxed process per lab). Lab 1 (f) calls the student's training f
 with the reference versions of the earlier pieces, so one mistake costs once. Lab 2
 (a)/(b)/(d)/(e) facts come from executing the whole LabLLM notebook in the sandbox, with
 compatibility shims for older transformers releases and a facts cell at the end.
-
-The reference pieces travel compiled apart (no source text in the sandbox), and the checks
-of those two jobs show students only the grader's own words (``public``).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import json
 import logging
 import tomllib
 from collections.abc import Mapping
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -26,16 +24,22 @@ from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submis
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
 from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
+from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2, public
+from . import kernel_facts, kernel_hooks, measure_lab2, public
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
-from .verdict import Verdict
+from .quiet import quiet_hugging_face
+from .results import result
 
 HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
+# Probe files copied into the sandbox: Lab 1 (a)-(e) and Lab 2 come from the student package
+# (one source with the self-check); Lab 1 (f)'s recording probe stays here (it imports
+# helpers of probes_lab1, copied beside it).
+LAB1_PROBE_FILES = (Path(probes_lab1.__file__), Path(__file__).parent / "probes_training.py")
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
 LAB1_PROBES = {
     "split": (("load_imdb",), ("lab1a.sizes", "lab1a.complete", "lab1a.aligned"), 60),
@@ -67,26 +71,41 @@ LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
 FACTS_CELL = "import os\n__hw3_collect_facts__(globals(), os.environ['GRADER_OUTBOX'])\n"
 HIDDEN = ("hw3_solution", "autograder", "hw3_fixtures")
+# What malformed data from a sandbox (a student's odd return value, forged facts) raises in
+# a check: a failed check. Anything else a check raises is a fault of the check, which the
+# engine reports to staff as an internal error and never records as a grade.
+DATA_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
-def _item(check_id: str) -> str:
-    return check_id.split(".")[0]
+@dataclass(frozen=True)
+class Hw3Batch:
+    """What ``Hw3Plugin.prepare`` builds for a batch; ``plan`` and ``judge`` receive it."""
+
+    files: Mapping[str, Path]  # read-only files every job sees (data, offline home)
+    env: Mapping[str, str]  # the offline environment ("{work}" for the job's folder)
+    writable: Mapping[str, Path]  # copied for the notebook job (the datasets cache)
+    lab1: Lab1Plan
+    lab2: Lab2Plan
+    limits: Mapping[str, float]  # training items' time limits, seconds (before scaling)
+    gpu: bool  # the training jobs get the grader's GPU
+    reference_lab1: str  # source of the reference Lab 1 pieces, with their imports
+    reference_lab2: Mapping[str, str]  # name -> notebook cell defining the reference (b)/(c)
 
 
 class Hw3Plugin:
-    """Homework 3: LabRNN.ipynb (lab1) and LabLLM.ipynb (lab2)."""
+    """Homework 3: LabRNN.ipynb (lab1) and LabLLM.ipynb (lab2). Stateless: everything a
+    batch needs is the ``Hw3Batch`` that ``prepare`` returns."""
 
     name = "hw3"
+    # The code that decides a grade (autograder/keys.py): the checks and probes, the
+    # reference that expected values come from, the fixtures' builders.
+    code_modules = ("hw3_plugin", "hw3_solution", "hw3_fixtures")
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
+    libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)
-        self._env: dict[str, str] = {}
-        self._files: dict[str, Path] = {}
-        self._writable: dict[str, Path] = {}
-        self._limits = dict(FIXTURE_LIMITS)
-        self._gpu = False
 
     @property
     def check_ids(self) -> tuple[str, ...]:
@@ -95,9 +114,11 @@ class Hw3Plugin:
 
     # -------------------------------------------------------------------- batch set-up
 
-    def prepare(self, ctx: BatchContext) -> None:
+    def prepare(self, ctx: BatchContext) -> Hw3Batch:
         """Stage the data (fixtures or real) and an offline Hugging Face home, once."""
         from hw3_fixtures.offline import prepare_offline_home
+
+        quiet_hugging_face()  # the grader's own model loading prints nothing
         from hw3_fixtures.sources import DataSource
 
         if ctx.data == "fixtures":
@@ -110,235 +131,167 @@ class Hw3Plugin:
 
         if env["NLTK_DATA"] not in nltk.data.path:
             nltk.data.path.insert(0, env["NLTK_DATA"])
-        self._files = {"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home}
-        self._env = {k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()}
-        # `datasets` takes file locks in its cache: the notebook gets a writable copy.
-        self._writable = {"hf-datasets": Path(env["HF_DATASETS_CACHE"])}
         ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
-        self.lab1 = Lab1Plan(Path(source.imdb_csv), ranges["lab1"])
-        self.lab2 = Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"])
         full_size = ctx.data != "fixtures"
-        self._limits = time_limits(full_size, ranges)
-        self._gpu = ctx.gpu is not None  # the training jobs get it; the probes never need it
-        if full_size and not self._gpu:
+        gpu = ctx.gpu is not None  # the training jobs get it; the probes never need it
+        if full_size and not gpu:
             logging.getLogger("autograder").warning(
                 "grading real data without a GPU: Lab 1's training and the LabLLM notebook "
                 "run at full size on the CPU and may pass their time limits")
+        return Hw3Batch(
+            files={"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home},
+            env={k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()},
+            # `datasets` takes file locks in its cache: the notebook gets a writable copy.
+            writable={"hf-datasets": Path(env["HF_DATASETS_CACHE"])},
+            lab1=Lab1Plan(Path(source.imdb_csv), ranges["lab1"]),
+            lab2=Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"]),
+            limits=time_limits(full_size, ranges), gpu=gpu,
+            reference_lab1=_reference_lab1_source(), reference_lab2=_reference_lab2_cells())
 
     # ---------------------------------------------------------------------- planning
 
     def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
+        batch: Hw3Batch = ctx.prepared
         jobs: list[Job] = []
         if "lab1" in ctx.notebooks:
-            jobs += self._plan_lab1(ctx.notebooks["lab1"], ctx)
+            jobs += _plan_lab1(batch, ctx.notebooks["lab1"], ctx)
         if "lab2" in ctx.notebooks:
-            jobs += self._plan_lab2(ctx.notebooks["lab2"], ctx)
-        longest_first = ("lab2.notebook", "lab1.training", "lab1.probes", "lab2.probes")
+            jobs += _plan_lab2(batch, ctx.notebooks["lab2"], ctx)
+        longest_first = ("lab2.notebook", "lab2.measure", "lab1.training", "lab1.probes",
+                         "lab2.probes")
         return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
-
-    def _job(self, job_id: str, ctx: SubmissionContext, **kw) -> Job:
-        kw.setdefault("env", self._env)
-        return Job(job_id=job_id, files=self._files, hidden_modules=HIDDEN, **kw)
-
-    def _steps(self, module: str, probes: Mapping, args: Mapping, nb, ctx) -> tuple[Step, ...]:
-        return tuple(
-            Step(name, f"{module}:{name}", (args[name],), timeout_s=ctx.timeout(limit))
-            for name, (needs, _, limit) in probes.items() if not nb.missing(needs)
-        )
-
-    def _plan_lab1(self, nb, ctx: SubmissionContext) -> list[Job]:
-        names = sorted({n for needs, _, _ in LAB1_PROBES.values() for n in needs}
-                       | {"HyperParams"})
-        jobs = [self._job(
-            "lab1.probes", ctx, module_source=nb.module_source(names),
-            steps=self._steps("probes_lab1", LAB1_PROBES, self.lab1.probe_args(), nb, ctx),
-            probe_modules=(Path(probes_lab1.__file__),),
-        )]
-        needs = TRAINING[0]
-        if not nb.missing(needs):
-            jobs.append(self._job(
-                "lab1.training", ctx, module_source=_training_source(nb),
-                hidden_code=self._reference_lab1_source,
-                steps=(Step("training_run", "probes_lab1:training_run", ({},),
-                            timeout_s=ctx.timeout(self._limits["lab1_training"])),),
-                probe_modules=(Path(probes_lab1.__file__),), gpu=self._gpu,
-            ))
-        return jobs
-
-    @cached_property
-    def _reference_lab1_source(self) -> str:
-        """The reference pieces (a)-(e) with their imports (compiled apart by the engine)."""
-        from hw3_solution import lab_rnn
-
-        return reference_source(lab_rnn, REFERENCE_PIECES)
-
-    @cached_property
-    def _reference_lab2(self) -> dict[str, str]:
-        """Notebook cells running the reference (b)/(c) functions, with their imports,
-        compiled apart: the cell holds a code object, not the source."""
-        from hw3_solution import lab_llm
-
-        return {name: f"__grader_hidden__({compile_hidden(reference_source(lab_llm, (name,)))!r})"
-                for name in LAB2_REFERENCE_PIECES}
-
-    def _plan_lab2(self, nb, ctx: SubmissionContext) -> list[Job]:
-        names = sorted({n for needs, _, _ in LAB2_PROBES.values() for n in needs})
-        jobs = []
-        steps = self._steps("probes_lab2", LAB2_PROBES, self.lab2.probe_args(), nb, ctx)
-        if steps:
-            jobs.append(self._job(
-                "lab2.probes", ctx, module_source=nb.module_source(names, exclude=("tokenizer",
-                                                                                   "model")),
-                steps=steps, probe_modules=(Path(probes_lab2.__file__),),
-            ))
-        jobs.append(self._job(
-            "lab2.notebook", ctx, kind="notebook", notebook=self._lab2_notebook(nb),
-            writable_files=self._writable,
-            env={**self._env, "HF_DATASETS_CACHE": "{work}/hf-datasets"},
-            cell_timeout_s=ctx.timeout(self._limits["lab2_cell"]),
-            timeout_s=ctx.timeout(self._limits["lab2_notebook"]), gpu=self._gpu,
-            startup_files={
-                "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
-                "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
-                + "\n__hw3_collect_facts__ = collect\ndel collect\n",
-                "02-hw3-hidden.py": NOTEBOOK_STARTUP,
-            },
-        ))
-        return jobs
-
-    def _lab2_notebook(self, nb) -> dict:
-        """The student's notebook, cleaned, with the reference (b)/(c) functions defined
-        right after the student's own (so later items do not pay for earlier mistakes),
-        and the facts cell at the end."""
-        notebook = nb.sanitized()
-        inserts: dict[int, list[str]] = {}
-        for name in LAB2_REFERENCE_PIECES:
-            unit = nb.definitions.get(name)
-            if unit is not None:
-                inserts.setdefault(unit.position[0], []).append(name)
-        cells = []
-        for index, cell in enumerate(notebook.cells):
-            cells.append(cell)
-            for name in inserts.get(index, []):  # fixed ids: the same job has the same key
-                cells.append(nbformat.v4.new_code_cell(self._reference_lab2[name],
-                                                       id=f"hw3-reference-{name}"))
-        cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
-        notebook.cells = cells
-        return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
 
     # ----------------------------------------------------------------------- judging
 
     def judge(self, outcomes: Mapping[str, JobOutcome], ctx: SubmissionContext
               ) -> list[CheckResult]:
+        batch: Hw3Batch = ctx.prepared
         results: list[CheckResult] = []
-        for job_id, probes, plan in (("lab1.probes", LAB1_PROBES, self.lab1),
-                                     ("lab1.training", {"training_run": TRAINING}, self.lab1),
-                                     ("lab2.probes", LAB2_PROBES, self.lab2)):
-            if job_id.startswith("lab1") and "lab1" not in ctx.notebooks:
+        for job_id, probes, plan in (("lab1.probes", LAB1_PROBES, batch.lab1),
+                                     ("lab1.training", {"training_run": TRAINING}, batch.lab1),
+                                     ("lab2.probes", LAB2_PROBES, batch.lab2)):
+            lab = job_id.split(".")[0]
+            if lab not in ctx.notebooks:
                 continue
-            if job_id.startswith("lab2") and "lab2" not in ctx.notebooks:
-                continue
-            nb = ctx.notebooks[job_id.split(".")[0]]
+            outcome = outcomes.get(job_id)
             for probe, (needs, checks, _) in probes.items():
-                outcome = outcomes.get(job_id)
                 step = outcome.steps.get(probe) if outcome else None
                 if job_id == "lab1.training":  # beside the reference: the grader's words only
-                    results += self._judge_training(plan, probe, needs, checks, step, nb)
+                    results += _judge_training(plan, probe, needs, checks, step, outcome,
+                                               ctx.notebooks[lab])
                 else:
-                    results += self._judge_step(plan, probe, needs, checks, step, nb)
+                    results += _judge_step(plan, probe, needs, checks, step, outcome,
+                                           ctx.notebooks[lab])
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
-            results += self._judge_notebook(step, outcome.outbox if outcome else None)
+            measured = outcomes.get("lab2.measure")
+            results += _judge_notebook(batch.lab2, step, measured.steps.get("measure")
+                                       if measured else None)
         return results
 
-    def _judge_step(self, plan, probe, needs, checks, step, nb) -> list[CheckResult]:
-        missing = nb.missing(needs)
-        if missing:
-            return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
-                        Status.MISSING)
-        if step is None:
-            return _all(checks, False, "this check did not run", None)
-        if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
-            why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
-            return _all(checks, False, why or _outcome_message(step, needs), step.status)
-        try:
-            verdicts = plan.judge(probe, step.value)
-        except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
-            return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
-                        f"{exc})", step.status)
-        return _results(checks, verdicts, step.status)
 
-    def _judge_training(self, plan, probe, needs, checks, step, nb) -> list[CheckResult]:
-        """Lab 1 (f): its run held the reference pieces, so students read only the
-        grader's words (``public``); the raw text goes to staff (``detail``)."""
-        missing = nb.missing(needs)
-        if missing:
-            return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
-                        Status.MISSING)
-        if step is None:
-            return _all(checks, False, "this check did not run", None)
-        what = f"{needs[0]}(...)"
-        if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
-            why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
-            return _all(checks, False, public.run_failure(step, what, _training_source(nb)),
-                        step.status, detail=str(why or _outcome_message(step, needs)))
-        try:
-            verdicts = plan.judge(probe, step.value)
-        except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
-            return _all(checks, False, public.run_failure(step, what, ""), step.status,
-                        detail=f"the result could not be read ({type(exc).__name__}: {exc})")
-        out = []
-        for check in checks:
-            verdict = verdicts.get(check)
-            if verdict is None:
-                out.append(CheckResult.of(check, _item(check), False, "this check did not run",
-                                          status=step.status))
-            elif public.carries_sandbox_text(verdict.message, step.value):
-                out.append(CheckResult.of(check, _item(check), verdict.passed,
-                                          "this check " + ("passed" if verdict.passed else
-                                                           f"failed ({public.STAFF_NOTE})"),
-                                          status=step.status, detail=verdict.message))
-            else:
-                out.append(CheckResult.of(check, _item(check), verdict.passed, verdict.message,
-                                          status=step.status))
-        return out
-
-    def _judge_notebook(self, step, outbox: Path | None) -> list[CheckResult]:
-        """The LabLLM notebook ran with the reference (b)/(c) in it: students read each
-        check's expectation and outcome (``public``); what the run produced goes to staff."""
-        if step is None or not isinstance(step.value, dict):
-            return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
-                        + (f" (status: {step.status.value})" if step else ""),
-                        step.status if step else None, detail=step.message if step else "")
-        facts_text = (step.value.get("outbox") or {}).get("facts.json")
-        if facts_text is None:
-            return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
-                        f"inspect it (status: {step.status.value})", step.status,
-                        detail=step.message)
-        try:
-            facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
-            verdicts = self.lab2.judge("notebook", facts, outbox)
-            notes = public.public_notes(facts.get("compat", []))
-        except Exception as exc:  # noqa: BLE001
-            return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
-                        f"({public.STAFF_NOTE})", step.status,
-                        detail=f"{type(exc).__name__}: {exc}")
-        out = []
-        for check in NOTEBOOK_CHECKS:
-            verdict = verdicts.get(check, Verdict(False, "this check did not run"))
-            message = public.notebook_message(check, verdict.passed)
-            if notes and check == "lab2d.eval_epoch":  # older transformers names: noted only
-                message += " (compatibility: " + "; ".join(notes) + ")"
-            out.append(CheckResult.of(check, _item(check), verdict.passed, message,
-                                      status=step.status, detail=verdict.message))
-        return out
+# -------------------------------------------------------------------------- planning
 
 
-def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
-    """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
-    on the fixtures, ranges.toml's [time_limits] at full size."""
-    return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
+def _job(batch: Hw3Batch, job_id: str, **kw) -> Job:
+    kw.setdefault("env", batch.env)
+    return Job(job_id=job_id, files=batch.files, hidden_modules=HIDDEN, **kw)
+
+
+def _steps(module: str, probes: Mapping, args: Mapping, nb, ctx) -> tuple[Step, ...]:
+    return tuple(
+        Step(name, f"{module}:{name}", (args[name],), timeout_s=ctx.timeout(limit))
+        for name, (needs, _, limit) in probes.items() if not nb.missing(needs)
+    )
+
+
+def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
+    names = sorted({n for needs, _, _ in LAB1_PROBES.values() for n in needs} | {"HyperParams"})
+    jobs = [_job(
+        batch, "lab1.probes", module_source=nb.module_source(names),
+        steps=_steps("probes_lab1", LAB1_PROBES, batch.lab1.probe_args(), nb, ctx),
+        probe_modules=LAB1_PROBE_FILES,
+    )]
+    needs = TRAINING[0]
+    if not nb.missing(needs):
+        jobs.append(_job(  # the reference pieces compiled apart: no source in the sandbox
+            batch, "lab1.training", module_source=_training_source(nb),
+            hidden_code=batch.reference_lab1,
+            steps=(Step("training_run", "probes_training:training_run", ({},),
+                        timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
+            probe_modules=LAB1_PROBE_FILES, gpu=batch.gpu,
+        ))
+    return jobs
+
+
+def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
+    names = sorted({n for needs, _, _ in LAB2_PROBES.values() for n in needs})
+    jobs = []
+    steps = _steps("probes_lab2", LAB2_PROBES, batch.lab2.probe_args(), nb, ctx)
+    if steps:
+        jobs.append(_job(
+            batch, "lab2.probes",
+            module_source=nb.module_source(names, exclude=("tokenizer", "model")),
+            steps=steps, probe_modules=(Path(probes_lab2.__file__),),
+        ))
+    jobs.append(_job(
+        batch, "lab2.notebook", kind="notebook", notebook=_lab2_notebook(batch, nb),
+        writable_files=batch.writable,
+        env={**batch.env, "HF_DATASETS_CACHE": "{work}/hf-datasets"},
+        cell_timeout_s=ctx.timeout(batch.limits["lab2_cell"]),
+        timeout_s=ctx.timeout(batch.limits["lab2_notebook"]), gpu=batch.gpu,
+        startup_files={
+            "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
+            "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
+            + "\n__hw3_collect_facts__ = collect\ndel collect\n",
+            "02-hw3-hidden.py": NOTEBOOK_STARTUP,
+        },
+    ))
+    jobs.append(_job(  # no student code: measures the files the notebook saved
+        batch, "lab2.measure", reads_outbox_of="lab2.notebook", gpu=batch.gpu,
+        probe_modules=(Path(measure_lab2.__file__),),
+        steps=(Step("measure", "measure_lab2:measure", (batch.lab2.measure_args(),),
+                    timeout_s=ctx.timeout(batch.limits["lab2_cell"])),),
+    ))
+    return jobs
+
+
+def _lab2_notebook(batch: Hw3Batch, nb) -> dict:
+    """The student's notebook, cleaned, with the reference (b)/(c) functions defined
+    right after the student's own (so later items do not pay for earlier mistakes),
+    and the facts cell at the end."""
+    notebook = nb.sanitized()
+    inserts: dict[int, list[str]] = {}
+    for name in LAB2_REFERENCE_PIECES:
+        unit = nb.definitions.get(name)
+        if unit is not None:
+            inserts.setdefault(unit.position[0], []).append(name)
+    cells = []
+    for index, cell in enumerate(notebook.cells):
+        cells.append(cell)
+        for name in inserts.get(index, []):  # fixed ids: the same job has the same key
+            cells.append(nbformat.v4.new_code_cell(batch.reference_lab2[name],
+                                                   id=f"hw3-reference-{name}"))
+    cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
+    notebook.cells = cells
+    return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
+
+
+def _reference_lab1_source() -> str:
+    """The reference pieces (a)-(e) with their imports (compiled apart by the engine)."""
+    from hw3_solution import lab_rnn
+
+    return reference_source(lab_rnn, REFERENCE_PIECES)
+
+
+def _reference_lab2_cells() -> dict[str, str]:
+    """Notebook cells running the reference (b)/(c) functions, with their imports,
+    compiled apart: a cell holds a code object, not the source."""
+    from hw3_solution import lab_llm
+
+    return {name: f"__grader_hidden__({compile_hidden(reference_source(lab_llm, (name,)))!r})"
+            for name in LAB2_REFERENCE_PIECES}
 
 
 def _training_source(nb) -> str:
@@ -363,6 +316,124 @@ def reference_source(module, names) -> str:
             + f"\n\n__grader_reference__ = {REFERENCE_CANARY!r}\n")
 
 
+# --------------------------------------------------------------------------- judging
+
+
+def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
+                ) -> list[CheckResult]:
+    missing = nb.missing(needs)
+    if missing:
+        return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
+                    Status.MISSING)
+    if step is None:
+        return _all(checks, False, "this check did not run", None)
+    if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
+        why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
+        loaded = outcome is None or not outcome.load_failure
+        return _all(checks, False, why or _outcome_message(step, needs, loaded), step.status)
+    try:
+        results = plan.judge(probe, step.value)
+    except DATA_ERRORS as exc:  # malformed data is a failed check
+        return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
+                    f"{exc})", step.status)
+    return _results(checks, results, step.status)
+
+
+def _judge_training(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
+                    ) -> list[CheckResult]:
+    """Lab 1 (f): its run held the reference pieces, so students read only the grader's
+    words (``public``); the raw text goes to staff (``detail``)."""
+    raw = _judge_step(plan, probe, needs, checks, step, outcome, nb)
+    if step is None or nb.missing(needs):
+        return raw  # said by the grader alone
+    what = f"{needs[0]}(...)"
+    failed_run = not step.ok or not isinstance(step.value, dict) or "error" in step.value
+    out = []
+    for check in raw:
+        if failed_run:
+            message = public.run_failure(step, what, _training_source(nb))
+        elif check.message.startswith("the result could not be read") \
+                or public.carries_sandbox_text(check.message, step.value):
+            message = "this check " + ("passed" if check.passed else
+                                       f"failed ({public.STAFF_NOTE})")
+        else:
+            out.append(check)  # the grader's own counts and numbers
+            continue
+        out.append(dataclasses.replace(check, message=message, detail=check.message))
+    return out
+
+
+def _judge_notebook(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
+    """The LabLLM notebook ran with the reference (b)/(c) in it: students read each check's
+    expectation and outcome (``public``); what the run produced goes to staff (``detail``)."""
+    raw = _judge_notebook_raw(lab2, step, measured)
+    if step is None or not isinstance(step.value, dict) \
+            or (step.value.get("outbox") or {}).get("facts.json") is None:
+        return [dataclasses.replace(r, message=r.message.split(":")[0] + (
+            f" (status: {step.status.value})" if step else ""), detail=r.message) for r in raw]
+    facts = step.value["outbox"]["facts.json"]
+    try:
+        facts = json.loads(facts) if isinstance(facts, str) else facts
+        notes = public.public_notes(facts.get("compat", []))
+    except DATA_ERRORS:
+        notes = []
+    out = []
+    for check in raw:
+        message = public.notebook_message(check.check_id, check.passed)
+        if notes and check.check_id == "lab2d.eval_epoch":  # older names: noted only
+            message += " (compatibility: " + "; ".join(notes) + ")"
+        out.append(dataclasses.replace(check, message=message, detail=check.message))
+    return out
+
+
+def _judge_notebook_raw(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
+    """The notebook's checks from its facts and the measurement job's step (``measured``:
+    what it measured from the files the notebook saved; None: not planned)."""
+    if step is None or not isinstance(step.value, dict):
+        return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
+                    + (f": {step.message}" if step and step.message else ""),
+                    step.status if step else None)
+    facts_text = (step.value.get("outbox") or {}).get("facts.json")
+    if facts_text is None:
+        return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
+                    "inspect it" + (f": {step.message}" if step.message else ""),
+                    step.status)
+    try:
+        facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
+        results = lab2.judge_notebook(facts, _measurement(measured))
+    except DATA_ERRORS as exc:  # malformed (or forged) facts are failed checks
+        return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
+                    f"({type(exc).__name__}: {exc})", step.status)
+    notes = sorted(set(facts.get("compat", [])))
+    if notes:  # names from older transformers releases: read, noted, never penalised
+        check = "lab2d.eval_epoch"
+        results[check] = dataclasses.replace(
+            results[check], message=results[check].message + " (compatibility: "
+            + "; ".join(notes) + ")")
+    return _results(NOTEBOOK_CHECKS, results, step.status)
+
+
+class MeasurementFailed(RuntimeError):
+    """The Lab 2 measurement job (no student code in it) did not finish: a fault of the
+    grader, reported to staff as an internal error, never a student's lost points."""
+
+
+def _measurement(step) -> Mapping | None:
+    """The measurement job's data; None when it was not planned."""
+    if step is None:
+        return None
+    if not step.ok or not isinstance(step.value, dict):
+        raise MeasurementFailed(f"the Lab 2 measurement job ended {step.status.value}: "
+                                f"{step.message}")
+    return step.value
+
+
+def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
+    """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
+    on the fixtures, ranges.toml's [time_limits] at full size."""
+    return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
+
+
 def _imports_of(module) -> str:
     """The top-level import statements of a reference module (no ``__future__``)."""
     source = inspect.getsource(module)
@@ -371,9 +442,9 @@ def _imports_of(module) -> str:
                      and getattr(node, "module", "") != "__future__")
 
 
-def _outcome_message(step, needs) -> str:
+def _outcome_message(step, needs, loaded: bool) -> str:
     what = f"{needs[0]}(...)"
-    if "could not be loaded" in step.message:  # the notebook's top-level code, not `what`
+    if not loaded:  # the notebook's top-level code failed, not `what`
         return f"{what} was not called: {step.message}"
     if step.status is Status.TIMEOUT:
         return f"{what} ran past its time limit and was stopped"
@@ -384,19 +455,12 @@ def _outcome_message(step, needs) -> str:
     return f"{what} raised {step.message}"
 
 
-def _all(checks, passed: bool, message: str, status, detail: str = "") -> list[CheckResult]:
-    return [CheckResult.of(c, _item(c), passed, message, status=status, detail=detail)
-            for c in checks]
+def _all(checks, passed: bool, message: str, status) -> list[CheckResult]:
+    return [dataclasses.replace(result(c, passed, message), status=status) for c in checks]
 
 
-def _results(checks, verdicts: Mapping[str, Verdict], status) -> list[CheckResult]:
-    out = []
-    for check in checks:
-        verdict = verdicts.get(check)
-        if verdict is None:
-            out.append(CheckResult.of(check, _item(check), False, "this check did not run",
-                                      status=status))
-        else:
-            out.append(CheckResult.of(check, _item(check), verdict.passed, verdict.message,
-                                      status=status))
-    return out
+def _results(checks, results: Mapping[str, CheckResult], status) -> list[CheckResult]:
+    """Every check of ``checks`` in order, with the status of the call that fed it; a check
+    the judge did not decide did not run."""
+    return [dataclasses.replace(results.get(c) or result(c, False, "this check did not run"),
+                                status=status) for c in checks]

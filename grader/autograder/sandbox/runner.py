@@ -527,6 +527,7 @@ def _run_attempts(job: Job, layout: Layout, level: Isolation, limits: SandboxLim
         else {}
     outcomes: dict[str, CallOutcome] = {}
     load_errors: list[str] = []
+    load_failure = ""
     start = 0
     while start < len(job.step_ids):
         left = job_end - time.monotonic()
@@ -546,7 +547,7 @@ def _run_attempts(job: Job, layout: Layout, level: Isolation, limits: SandboxLim
         if stopped_at is None:
             break
         if load_failed:
-            reason = outcomes[stopped_at].message
+            reason = load_failure = outcomes[stopped_at].message
             for step in job.step_ids[start:]:
                 outcomes[step] = CallOutcome(
                     step, outcomes[stopped_at].status,
@@ -557,4 +558,5 @@ def _run_attempts(job: Job, layout: Layout, level: Isolation, limits: SandboxLim
         outcomes.setdefault(step, CallOutcome(step, Status.DIED,
                                               message="the sandbox stopped before this step"))
     return JobOutcome(job.job_id, {s: outcomes[s] for s in job.step_ids}, level,
-                      tuple(load_errors), time.monotonic() - started, _safe_outbox(outbox))
+                      tuple(load_errors), time.monotonic() - started, _safe_outbox(outbox),
+                      load_failure)
