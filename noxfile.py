@@ -1,4 +1,4 @@
-"""Entry points of the kit: tests, grade, validate, starter, report, bench, lint.
+"""Entry points of the kit: tests, grade, validate, starter, bundle, bench, lint.
 
 Each session installs what it needs into its own virtual environment, so a fresh machine
 needs only Python and nox.
@@ -100,13 +100,12 @@ def starter(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def report(session: nox.Session) -> None:
-    """Write a report skeleton from your notebooks:
-    `nox -s report -- LabRNN.ipynb LabLLM.ipynb [--out report.md] [--student NAME]`."""
-    if not session.posargs:
-        session.error("give your notebooks: nox -s report -- LabRNN.ipynb LabLLM.ipynb")
-    session.install("-e", "./starter")  # the student package alone: no grader, no solution
-    session.run("python", "-m", "hw3_student.report", *session.posargs)
+def bundle(session: nox.Session) -> None:
+    """Write the student bundle (`dist/hw3-student-bundle.zip`, `-- --out FILE`): the two
+    starter notebooks, the student package's wheel with its self-check data, a README.
+    Students then use the package's own commands: hw3-check, hw3-report, hw3-pack."""
+    _install(session)
+    session.run("python", "-m", "hw3_plugin.bundle", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -68,14 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args["submissions"] = None
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .pipeline import run_batch
+    from .sandbox.runner import stop_on_signals
 
     try:
         settings = resolve(args, config_file=config)
-        with logging_redirect_tqdm():  # log lines print above the one progress bar
+        with stop_on_signals(), logging_redirect_tqdm():  # Ctrl-C/SIGTERM: every sandbox killed
             result = run_batch(settings)
     except GraderError as exc:
         print(f"autograde: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("autograde: stopped; every sandbox was killed and the submissions in progress "
+              "were not recorded (run again to go on)", file=sys.stderr)
+        return 130
     print(summary(result))
     if result.failures:  # graded again by the next run; staff have the tracebacks
         print(f"autograde: {len(result.failures)} internal error(s): "

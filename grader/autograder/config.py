@@ -73,6 +73,9 @@ class Settings(BaseModel):
                                "not enforced for root)")
     max_file_mb: int = Field(1024, gt=0,
                              description="largest file a sandboxed process may write, MiB")
+    disk_mb: int = Field(6144, gt=0, description="disk quota of a sandbox's work folder, MiB "
+                         "(bwrap: a tmpfs of that size, so RAM-backed; filling it costs that "
+                         "job only)")
     output_cap_kb: int = Field(64, gt=0, description="student stdout/stderr kept per step, KiB "
                                "(the tail)")
     threads: int = Field(1, gt=0, description="CPU threads for torch/BLAS inside the sandbox")

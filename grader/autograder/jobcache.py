@@ -67,6 +67,7 @@ def job_key(job: Job, isolation: Isolation, limits: object,
     ``libraries``: the distributions (beyond the engine's) whose versions may change it."""
     return derive_key(
         format=FORMAT, kind=job.kind, module_source=job.module_source, notebook=job.notebook,
+        hidden_code=job.hidden_code,
         steps=[dataclasses.asdict(s) for s in job.steps],
         timeouts=[job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
         probes=source_digest(Path(p) for p in job.probe_modules),
@@ -96,7 +97,9 @@ class JobCache:
             data = json.loads((entry / "outcome.json").read_text(encoding="utf-8"))
             steps = {s["step_id"]: CallOutcome(s["step_id"], Status(s["status"]),
                                                decode(s["value"]), s["message"], s["seconds"],
-                                               s["stdout_tail"]) for s in data["steps"]}
+                                               s["stdout_tail"], s.get("error_type", ""),
+                                               tuple(s.get("error_lines", ())))
+                     for s in data["steps"]}
             outcome = JobOutcome(job_id, steps, Isolation(data["isolation"]),
                                  tuple(data["load_errors"]), data["seconds"], None,
                                  data["load_failure"])
@@ -117,7 +120,8 @@ class JobCache:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         steps = [{"step_id": s.step_id, "status": s.status.value, "value": encode(s.value),
-                  "message": s.message, "seconds": s.seconds, "stdout_tail": s.stdout_tail}
+                  "message": s.message, "seconds": s.seconds, "stdout_tail": s.stdout_tail,
+                  "error_type": s.error_type, "error_lines": list(s.error_lines)}
                  for s in outcome.steps.values()]
         (tmp / "outcome.json").write_text(json.dumps({
             "steps": steps, "isolation": outcome.isolation.value,

@@ -104,6 +104,9 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)  # "{work}" expands to the work dir
     startup_files: Mapping[str, str] = field(default_factory=dict)  # IPython startup: name->code
     hidden_modules: tuple[str, ...] = ()  # top-level packages the child refuses to import
+    # Python source the grader compiles apart and runs into the student module after it
+    # (kind ``calls``; sandbox/hidden_code.py): no text of it is readable in the sandbox.
+    hidden_code: str = ""
     gpu: bool = False  # the job sees the grader's GPU (sandbox/gpu.py)
     # The id of a job of the same plan whose outbox this job reads: it runs after that job
     # finishes, in a fresh sandbox, with that outbox bound read-only at ``OUTBOX_INPUT`` in
@@ -134,6 +137,10 @@ class CallOutcome:
     message: str = ""
     seconds: float = 0.0
     stdout_tail: str = ""
+    # Of an exception: its type's name if built in, and the lines of the student module in
+    # its traceback (both checked by the grader: text the grader may show to students).
+    error_type: str = ""
+    error_lines: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -173,6 +180,9 @@ class CheckResult:
     expected: str = ""
     seen: str = ""
     status: Status | None = None  # the outcome of the call that fed the check, if any
+    # Staff only (an instructor file, hidden Gradescope tests): raw text that came from a
+    # sandbox holding hidden reference code, which ``message`` must never carry.
+    detail: str = ""
     points: float = 0.0
     max_points: float = 0.0
 

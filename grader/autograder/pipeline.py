@@ -73,6 +73,7 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
     return SandboxLimits(memory_mb=settings.memory_mb, max_processes=settings.max_processes,
                          max_file_mb=settings.max_file_mb,
                          output_cap_bytes=settings.output_cap_kb * 1024,
+                         disk_mb=settings.disk_mb,
                          threads=settings.threads)
 
 

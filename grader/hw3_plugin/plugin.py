@@ -23,8 +23,10 @@ import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
+from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
+from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, measure_lab2, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, measure_lab2, public
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
@@ -34,6 +36,10 @@ HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
+# Probe files copied into the sandbox: Lab 1 (a)-(e) and Lab 2 come from the student package
+# (one source with the self-check); Lab 1 (f)'s recording probe stays here (it imports
+# helpers of probes_lab1, copied beside it).
+LAB1_PROBE_FILES = (Path(probes_lab1.__file__), Path(__file__).parent / "probes_training.py")
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
 LAB1_PROBES = {
     "split": (("load_imdb",), ("lab1a.sizes", "lab1a.complete", "lab1a.aligned"), 60),
@@ -170,8 +176,12 @@ class Hw3Plugin:
             outcome = outcomes.get(job_id)
             for probe, (needs, checks, _) in probes.items():
                 step = outcome.steps.get(probe) if outcome else None
-                results += _judge_step(plan, probe, needs, checks, step, outcome,
-                                       ctx.notebooks[lab])
+                if job_id == "lab1.training":  # beside the reference: the grader's words only
+                    results += _judge_training(plan, probe, needs, checks, step, outcome,
+                                               ctx.notebooks[lab])
+                else:
+                    results += _judge_step(plan, probe, needs, checks, step, outcome,
+                                           ctx.notebooks[lab])
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
@@ -204,17 +214,16 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
     jobs = [_job(
         batch, "lab1.probes", module_source=nb.module_source(names),
         steps=_steps("probes_lab1", LAB1_PROBES, batch.lab1.probe_args(), nb, ctx),
-        probe_modules=(Path(probes_lab1.__file__),),
+        probe_modules=LAB1_PROBE_FILES,
     )]
     needs = TRAINING[0]
     if not nb.missing(needs):
-        source = (nb.module_source([*needs, "HyperParams"], exclude=REFERENCE_PIECES)
-                  + "\n\n" + batch.reference_lab1)
-        jobs.append(_job(
-            batch, "lab1.training", module_source=source,
-            steps=(Step("training_run", "probes_lab1:training_run", ({},),
+        jobs.append(_job(  # the reference pieces compiled apart: no source in the sandbox
+            batch, "lab1.training", module_source=_training_source(nb),
+            hidden_code=batch.reference_lab1,
+            steps=(Step("training_run", "probes_training:training_run", ({},),
                         timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
-            probe_modules=(Path(probes_lab1.__file__),), gpu=batch.gpu,
+            probe_modules=LAB1_PROBE_FILES, gpu=batch.gpu,
         ))
     return jobs
 
@@ -240,6 +249,7 @@ def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
             "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
             "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
             + "\n__hw3_collect_facts__ = collect\ndel collect\n",
+            "02-hw3-hidden.py": NOTEBOOK_STARTUP,
         },
     ))
     jobs.append(_job(  # no student code: measures the files the notebook saved
@@ -273,18 +283,41 @@ def _lab2_notebook(batch: Hw3Batch, nb) -> dict:
 
 
 def _reference_lab1_source() -> str:
+    """The reference pieces (a)-(e) with their imports (compiled apart by the engine)."""
     from hw3_solution import lab_rnn
 
-    return _imports_of(lab_rnn) + "\n\n" + "\n\n".join(
-        inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES)
+    return reference_source(lab_rnn, REFERENCE_PIECES)
 
 
 def _reference_lab2_cells() -> dict[str, str]:
-    """Notebook cells defining the reference (b)/(c) functions, with their imports."""
+    """Notebook cells running the reference (b)/(c) functions, with their imports,
+    compiled apart: a cell holds a code object, not the source."""
     from hw3_solution import lab_llm
 
-    return {name: _imports_of(lab_llm) + "\n\n" + inspect.getsource(getattr(lab_llm, name))
+    return {name: f"__grader_hidden__({compile_hidden(reference_source(lab_llm, (name,)))!r})"
             for name in LAB2_REFERENCE_PIECES}
+
+
+def _training_source(nb) -> str:
+    """The student's module of the Lab 1 (f) job: the training function and what it uses,
+    without the pieces the reference supplies."""
+    return nb.module_source([*TRAINING[0], "HyperParams"], exclude=REFERENCE_PIECES)
+
+
+def reference_source(module, names) -> str:
+    """Imports and the definitions ``names`` of a reference module, the solution's canary
+    placed as a comment in each body and as a constant (hw3_solution.REFERENCE_CANARY): a
+    leak of the text or of the code's constants shows in the hostile corpus test."""
+    from hw3_solution import REFERENCE_CANARY
+
+    pieces = []
+    for name in names:
+        lines = inspect.getsource(getattr(module, name)).splitlines(keepends=True)
+        first = ast.parse("".join(lines)).body[0].body[0]  # the body's first statement
+        lines.insert(first.lineno - 1, " " * first.col_offset + f"# {REFERENCE_CANARY}\n")
+        pieces.append("".join(lines))
+    return (_imports_of(module) + "\n\n" + "\n\n".join(pieces)
+            + f"\n\n__grader_reference__ = {REFERENCE_CANARY!r}\n")
 
 
 # --------------------------------------------------------------------------- judging
@@ -310,7 +343,54 @@ def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
     return _results(checks, results, step.status)
 
 
+def _judge_training(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
+                    ) -> list[CheckResult]:
+    """Lab 1 (f): its run held the reference pieces, so students read only the grader's
+    words (``public``); the raw text goes to staff (``detail``)."""
+    raw = _judge_step(plan, probe, needs, checks, step, outcome, nb)
+    if step is None or nb.missing(needs):
+        return raw  # said by the grader alone
+    what = f"{needs[0]}(...)"
+    failed_run = not step.ok or not isinstance(step.value, dict) or "error" in step.value
+    out = []
+    for check in raw:
+        if failed_run:
+            message = public.run_failure(step, what, _training_source(nb))
+        elif check.message.startswith("the result could not be read") \
+                or public.carries_sandbox_text(check.message, step.value):
+            message = "this check " + ("passed" if check.passed else
+                                       f"failed ({public.STAFF_NOTE})")
+        else:
+            out.append(check)  # the grader's own counts and numbers
+            continue
+        out.append(dataclasses.replace(check, message=message, detail=check.message))
+    return out
+
+
 def _judge_notebook(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
+    """The LabLLM notebook ran with the reference (b)/(c) in it: students read each check's
+    expectation and outcome (``public``); what the run produced goes to staff (``detail``)."""
+    raw = _judge_notebook_raw(lab2, step, measured)
+    if step is None or not isinstance(step.value, dict) \
+            or (step.value.get("outbox") or {}).get("facts.json") is None:
+        return [dataclasses.replace(r, message=r.message.split(":")[0] + (
+            f" (status: {step.status.value})" if step else ""), detail=r.message) for r in raw]
+    facts = step.value["outbox"]["facts.json"]
+    try:
+        facts = json.loads(facts) if isinstance(facts, str) else facts
+        notes = public.public_notes(facts.get("compat", []))
+    except DATA_ERRORS:
+        notes = []
+    out = []
+    for check in raw:
+        message = public.notebook_message(check.check_id, check.passed)
+        if notes and check.check_id == "lab2d.eval_epoch":  # older names: noted only
+            message += " (compatibility: " + "; ".join(notes) + ")"
+        out.append(dataclasses.replace(check, message=message, detail=check.message))
+    return out
+
+
+def _judge_notebook_raw(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
     """The notebook's checks from its facts and the measurement job's step (``measured``:
     what it measured from the files the notebook saved; None: not planned)."""
     if step is None or not isinstance(step.value, dict):

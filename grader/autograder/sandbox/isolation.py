@@ -3,7 +3,9 @@ strongest level that works on this machine.
 
 - ``bwrap`` (bubblewrap): a new mount namespace holding only read-only system folders and
   the Python installation (hidden packages installed there masked by empty folders), the
-  job's runtime folder read-only and its work folder; every namespace unshared (no
+  job's runtime folder read-only and its work folder (with a disk quota: a tmpfs of that
+  size, seeded from the prepared folder bound read-only at /sandbox/seed, so that filling
+  it costs the job and never the grader's disk); every namespace unshared (no
   network), a new session, killed with the grader. When the grader runs as root, the
   child runs as an unprivileged user of its own (``setpriv``: no capabilities, no new
   privileges), since root ignores the process limit and may signal anything.
@@ -50,6 +52,16 @@ class Layout:
     work: Path  # host: the work folder
     level: Isolation
     uid: int | None = None  # the unprivileged user the child runs as (bwrap under root)
+    disk_mb: int | None = None  # size of the work folder's own tmpfs (bwrap only)
+
+    @property
+    def quota(self) -> bool:
+        """Whether the work folder is a size-limited tmpfs seeded from ``work``."""
+        return self.level is Isolation.BWRAP and bool(self.disk_mb)
+
+    @property
+    def inner_seed(self) -> Path:
+        return SANDBOX_ROOT / "seed"
 
     @property
     def inner_runtime(self) -> Path:
@@ -118,8 +130,12 @@ def bwrap_prefix(layout: Layout, read_only: dict[str, Path],
             args += ["--ro-bind", str(path), str(path)]
     for path in package_dirs(hidden):
         args += ["--tmpfs", str(path)]
-    args += ["--ro-bind", str(layout.runtime), str(layout.inner_runtime),
-             "--bind", str(layout.work), str(layout.inner_work)]
+    args += ["--ro-bind", str(layout.runtime), str(layout.inner_runtime)]
+    if layout.quota:
+        args += ["--ro-bind", str(layout.work), str(layout.inner_seed), "--perms", "01777",
+                 "--size", str(int(layout.disk_mb) << 20), "--tmpfs", str(layout.inner_work)]
+    else:
+        args += ["--bind", str(layout.work), str(layout.inner_work)]
     for name, host in read_only.items():
         args += ["--ro-bind", str(host), str(layout.inner_work / name)]
     if layout.uid is not None:
