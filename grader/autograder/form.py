@@ -2,8 +2,8 @@
 PDF report that is not a notebook export. Breaking it costs a fixed fraction of the
 grade (once, however many reasons); every reason is stated.
 
-Whether a PDF is a notebook export is decided by ``pdfcheck`` (shared with the students'
-``hw3-pack``, see there); a PDF it cannot inspect gets a note and costs nothing.
+Whether a PDF is a notebook export is decided by ``pdfcheck`` (shared with the student
+package's pack command, see there); a PDF it cannot inspect gets a note and costs nothing.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class SubmissionContext:
 class HomeworkPlugin(Protocol):
     """A homework: its notebooks, rubric, checks, and how to run and judge them."""
 
-    name: str  # short id, e.g. "hw3"; recorded in every report
+    name: str  # short id of the homework; recorded in every report
     rubric: Rubric  # items, points, check weights (see rubric.py)
     notebooks: Mapping[str, str]  # lab id (as in the rubric) -> notebook file name
     path_redirects: Mapping[str, str]  # string-literal suffix -> replacement (extract.py)

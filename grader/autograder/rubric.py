@@ -12,7 +12,7 @@ File format (TOML)::
     points = 5
     lab = "part1"             # a notebook's lab id (plug-in's ``notebooks``) or e.g. "report"
     manual = false            # manual items are graded by staff; they have no checks
-    public = ["lab1a.sizes"]  # checks students may run themselves (self-check); others hidden
+    public = ["q1.sizes"]     # checks students may run themselves (self-check); others hidden
     [items.checks]            # check id = weight; an item's points split by weight
     "q1.sizes" = 2
     "q1.aligned" = 1

@@ -9,10 +9,10 @@ inspect (real PDFs make it raise IndexError, NotImplementedError for some filter
 a failure of the heuristic, not of the student: it counts as a report, the submission gets
 the note "could not inspect report.pdf", and nothing is deducted for it.
 
-One logic, two packages: the grader's form rule (``autograder.form``) and the students'
-``hw3-pack`` (``hw3_student.pdfcheck``) run this same file. Neither package may import the
-other, so the student package carries a byte-identical copy (standard library and pypdf
-only); ``tests/test_student_tools.py`` fails when the two copies differ. Edit
+One logic, two packages: the grader's form rule (``autograder.form``) and the student
+package's pack command (its own ``pdfcheck``) run this same file. Neither package may
+import the other, so the student package carries a byte-identical copy (standard library
+and pypdf only); ``tests/test_student_tools.py`` fails when the two copies differ. Edit
 ``grader/autograder/pdfcheck.py`` and copy it over.
 """
 
