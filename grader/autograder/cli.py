@@ -1,4 +1,5 @@
-"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``)."""
+"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``); the staff
+commands ``autograde manual ...`` and ``autograde export ...`` live in ``staff.py``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import staff
 from .config import GPU_CHOICES, ISOLATION_CHOICES, Settings, resolve
 from .errors import GraderError
 
@@ -38,6 +40,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in staff.COMMANDS:  # autograde manual ... / autograde export ...
+        return staff.main(argv)
     args = vars(parser().parse_args(argv))
     config = args.pop("config")
     if not args["submissions"]:

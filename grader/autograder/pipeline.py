@@ -33,6 +33,7 @@ from .intake import Candidate, discover, fingerprint, unpack
 from .jobcache import JobCache, job_key
 from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
+from .regrade import write_regrade
 from .reporters import write_all
 from .sandbox.gpu import choose_gpu
 from .sandbox.isolation import choose
@@ -198,6 +199,7 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
         grader = Grader(plugin, batch, isolation, staging, budget)
+        before = book.reports()
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
                              settings.data, gpu or "cpu"))
         for cand in tqdm(candidates, desc="grading", unit="submission",
@@ -210,5 +212,11 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
             book.record(grader.grade(cand, digest), key)
             result.graded.append(cand.student_id)
         result.reports = book.reports([c.student_id for c in candidates])
+        after = book.reports()
     result.outputs = write_all(result.reports, out)
+    moved = write_regrade([r for r in before if r.student_id in result.graded],
+                          [r for r in after if r.student_id in result.graded],
+                          out / "regrades", "regrade")
+    if moved:
+        result.outputs["regrade"] = moved[1]
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import SubmissionReport
+from .feedback import arithmetic
 
 
 def gradescope_results(report: SubmissionReport) -> dict[str, Any]:
@@ -33,7 +34,10 @@ def gradescope_results(report: SubmissionReport) -> dict[str, Any]:
                 "output": text,
                 "visibility": "visible",
             })
-    notes = []
+    notes = [("Provisional total: " if report.manual_pending else "Total: ")
+             + arithmetic(report)]
+    if report.staff_comment:
+        notes.append(f"Comment from the staff: {report.staff_comment}")
     if report.form.reasons:
         notes.append(f"Form rule: -{report.form.deduction:.0%} of the total ("
                      + "; ".join(report.form.reasons) + ")")

@@ -39,7 +39,26 @@ def summarize(reports: Sequence[SubmissionReport]) -> dict[str, Any]:
         "item_means": (items.groupby("item_id", sort=False)["points"].mean().round(4).to_dict()
                        if len(items) else {}),
         "check_pass_rates": {check: float(rate) for (_, check), rate in rates.items()},
+        "final_totals": sum(1 for r in reports if not r.manual_pending),
+        "pending_manual": {item: sum(item in r.manual_pending for r in reports)
+                           for item in dict.fromkeys(i for r in reports
+                                                     for i in r.manual_pending)},
+        "most_failed": most_failed(reports),
     }
+
+
+def most_failed(reports: Sequence[SubmissionReport], top: int = 10) -> list[dict[str, Any]]:
+    """The checks failed (not full marks) by most students, each with one sample message."""
+    failed: dict[str, list[str]] = {}
+    for r in reports:
+        for i in r.items:
+            for c in i.checks:
+                if not c.passed:
+                    failed.setdefault(c.check_id, []).append(c.message)
+    ranked = sorted(failed.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:top]
+    return [{"check_id": check, "failed": len(messages),
+             "sample_message": next((m for m in messages if m), "")}
+            for check, messages in ranked]
 
 
 def plot_histogram(reports: Sequence[SubmissionReport], path: Path) -> Path:
@@ -68,7 +87,11 @@ def write_summary(reports: Sequence[SubmissionReport], folder: Path) -> list[Pat
     json_path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     lines = [f"# Class summary ({data['submissions']} submissions)", "",
              f"- grading errors: {data['with_errors']}",
-             f"- form deductions: {data['form_deductions']}"]
+             f"- form deductions: {data['form_deductions']}",
+             f"- final totals (no manual item pending): {data['final_totals']} of "
+             f"{data['submissions']}"]
+    lines += [f"- manual item {item} still to grade for {n} students"
+              for item, n in data["pending_manual"].items()]
     lines += [f"- total {k}: {v:g}" for k, v in data["total"].items()]
     lines += ["", "![histogram](histogram.png)", "", "| check | pass rate |", "| --- | --- |"]
     lines += [f"| {c} | {r:.0%} |" for c, r in data["check_pass_rates"].items()]
