@@ -112,7 +112,8 @@ def main(argv: Sequence[str]) -> int:
                                       provisional=args.provisional)
             print(done.path)
             for m in done.missing:
-                print(f"  {m['student_id']} {m['name']}: {m['problem']}", file=sys.stderr)
+                name = f" ({m['name']})" if m["name"] else ""
+                print(f"  {m['student_id']}{name}: {m['problem']}", file=sys.stderr)
     except GraderError as exc:
         print(f"autograde: {exc}", file=sys.stderr)
         return 2
