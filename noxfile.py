@@ -54,6 +54,23 @@ def grade(session: nox.Session) -> None:
     session.run("autograde", *session.posargs)
 
 
+# What the Gradescope autograder carries: the kit without its tests and sample submissions.
+GRADESCOPE_PATHS = ("pyproject.toml", "README.md", "grader", "solution", "starter",
+                    "fixtures/hw3_fixtures", "fixtures/data", "fixtures/README.md")
+
+
+@nox.session(python=PYTHON)
+def gradescope(session: nox.Session) -> None:
+    """Build autograder.zip for Gradescope (setup.sh, run_autograder, the kit):
+    `nox -s gradescope [-- --out PATH]`. It grades /autograder/submission as `nox -s grade`
+    would and writes /autograder/results/results.json."""
+    session.run("python", "-m", "autograder.gradescope_pack", *GRADESCOPE_PATHS,
+                "--python-root", "grader", "--python-root", "solution",
+                "--python-root", "fixtures", "--python-root", "starter",
+                "--install", "-e ./starter -e .", "--torch", TORCH, *session.posargs,
+                env={"PYTHONPATH": "grader"})  # the packer needs the standard library only
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Lint the code with ruff."""
