@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..models import SubmissionReport
 
-_ENV = Environment(loader=PackageLoader("autograder.reporters", "templates"),
+TEMPLATES = Environment(loader=PackageLoader("autograder.reporters", "templates"),
                    autoescape=select_autoescape(["html.j2"]), undefined=StrictUndefined,
                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
@@ -32,13 +32,13 @@ def arithmetic(report: SubmissionReport) -> str:
     return text + f": total {report.total:g}"
 
 
-_ENV.filters["pts"] = _points
-_ENV.filters["arithmetic"] = arithmetic
+TEMPLATES.filters["pts"] = _points
+TEMPLATES.filters["arithmetic"] = arithmetic
 
 
 def render_feedback(report: SubmissionReport, fmt: str) -> str:
     """``fmt`` is "md" or "html"."""
-    return _ENV.get_template(f"feedback.{fmt}.j2").render(r=report)
+    return TEMPLATES.get_template(f"feedback.{fmt}.j2").render(r=report)
 
 
 def write_feedback(reports: Sequence[SubmissionReport], folder: Path) -> list[Path]:
