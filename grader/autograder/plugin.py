@@ -11,6 +11,10 @@ module files, JSON arguments) crosses into the sandbox and only ``JobOutcome`` d
 back. A check id that the rubric lists but ``judge`` does not return scores zero with the
 message "this check did not run"; the items of a lab whose notebook is missing score zero
 without ``plan`` being asked about that lab.
+
+Optional parts, looked up with ``getattr``: ``similarity`` (groups of definitions to compare
+and the boilerplate to leave out, ``similarity.SimilaritySpec``) and ``premarks``
+(suggestions for manual items read from a submission, ``premarks.py``).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@
     autograde manual import SHEET.csv [--out DIR]    validate and store staff marks
     autograde export canvas --roster R.csv --assignment NAME [--assignment-id N] [--out DIR]
     autograde export moodle --roster R.csv [--id-field email] [--out DIR]
+    autograde similarity [SUBMISSIONS...] [--threshold 0.6] [--out DIR]   (staff only)
 
 Each reads the batch's ``gradebook.sqlite`` in ``--out`` (the ``out`` setting: command
 line > ``AUTOGRADE_OUT`` > settings file > default). An import rewrites every output
@@ -25,7 +26,7 @@ from .manual import SHEET_NAME, read_sheet, write_sheet
 from .regrade import write_regrade
 from .reporters import write_all
 
-COMMANDS = ("manual", "export")
+COMMANDS = ("manual", "export", "similarity")
 
 
 def _out(args: argparse.Namespace) -> Path:
@@ -81,12 +82,43 @@ def parser() -> argparse.ArgumentParser:
     moodle.add_argument("--id-field", default="email",
                         help="roster column Moodle matches users by (email, idnumber, username)")
     moodle.add_argument("--grade-column", default="Grade")
+    similar = sub.add_parser("similarity", parents=[common],
+                             help="pairs of students with alike code, per question")
+    similar.add_argument("submissions", nargs="*", type=Path)
+    similar.add_argument("--plugin")
+    similar.add_argument("--threshold", type=float, default=0.6,
+                         help="smallest share of shared own code listed (0..1)")
     return p
+
+
+def similarity(args: argparse.Namespace) -> Path:
+    """Compare the submissions' own code per group; write the staff report."""
+    from .pipeline import archive_limits
+    from .plugin import load_plugin
+    from .similarity import collect_units, compare, write_report
+
+    cli = {"out": args.out, "plugin": args.plugin, "submissions": args.submissions or None}
+    settings = resolve(cli, config_file=args.config)
+    plugin = load_plugin(settings.plugin)
+    spec = getattr(plugin, "similarity", None)
+    if spec is None:
+        raise GraderError(f"the plug-in {plugin.name!r} offers no similarity groups")
+    units, problems = collect_units(settings.submissions, plugin, spec,
+                                    archive_limits(settings))
+    for problem in problems:
+        print(f"  not compared: {problem}", file=sys.stderr)
+    folder = settings.out / "similarity"
+    pairs = compare(units, spec.boilerplate(), threshold=args.threshold, pages=folder)
+    print(f"{len(pairs)} pair(s) at or above {args.threshold:.0%} among {len(units)} students")
+    return write_report(pairs, folder, args.threshold)
 
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command == "similarity":
+            print(similarity(args))
+            return 0
         out = _out(args)
         if args.command == "manual" and args.action == "sheet":
             with Gradebook(out / "gradebook.sqlite") as book:

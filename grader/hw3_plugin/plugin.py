@@ -26,6 +26,7 @@ from autograder.rubric import Rubric
 from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
+from .similarity import Hw3Similarity
 from .verdict import Verdict
 
 HERE = Path(__file__).parent
@@ -75,6 +76,7 @@ class Hw3Plugin:
     name = "hw3"
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
+    similarity = Hw3Similarity()  # groups for ``autograde similarity`` (optional contract)
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)
