@@ -31,8 +31,17 @@ from .form import FormRule
 from .gradebook import Gradebook, grading_key
 from .intake import Candidate, discover, fingerprint, unpack
 from .jobcache import JobCache, job_key
-from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
+from .models import (
+    CheckResult,
+    FormVerdict,
+    Isolation,
+    Job,
+    JobOutcome,
+    Premark,
+    SubmissionReport,
+)
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
+from .premarks import suggest
 from .regrade import write_regrade
 from .reporters import write_all
 from .sandbox.gpu import choose_gpu
@@ -105,15 +114,15 @@ class Grader:
 
     def _report(self, student_id: str, results: Iterable[CheckResult], *,
                 unavailable: Mapping[str, str], form: FormVerdict, error: str = "",
-                problems: Iterable[str] = (), fingerprint_: str, started: float
-                ) -> SubmissionReport:
+                problems: Iterable[str] = (), fingerprint_: str, started: float,
+                premarks: tuple[Premark, ...] = ()) -> SubmissionReport:
         rubric = self.plugin.rubric
         return SubmissionReport(
             student_id=student_id, items=score(rubric, results, unavailable), cap=rubric.cap,
             form=form, isolation=self.isolation.value, gpu=self.batch.gpu or "", error=error,
             problems=tuple(problems),
             fingerprint=fingerprint_, plugin=self.plugin.name, kit_version=__version__,
-            seconds=round(time.monotonic() - started, 2))
+            seconds=round(time.monotonic() - started, 2), premarks=premarks)
 
     def _run_job(self, job: Job, work: Path) -> JobOutcome:
         limits = sandbox_limits(self.batch.settings)
@@ -165,7 +174,9 @@ class Grader:
             return self._report(candidate.student_id, results, unavailable=unavailable,
                                 form=submission.form, error=error,
                                 problems=[*submission.problems, *notes],
-                                fingerprint_=submission.fingerprint, started=started)
+                                fingerprint_=submission.fingerprint, started=started,
+                                premarks=suggest(getattr(self.plugin, "answer_keys", {}),
+                                                 submission.reports))
         finally:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(submission.root, ignore_errors=True)

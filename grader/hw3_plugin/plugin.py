@@ -21,12 +21,14 @@ from pathlib import Path
 import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
+from autograder.premarks import AnswerKey
 from autograder.rubric import Rubric
 
 from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .similarity import Hw3Similarity
+from .tf_key import answer_keys
 from .verdict import Verdict
 
 HERE = Path(__file__).parent
@@ -77,6 +79,11 @@ class Hw3Plugin:
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
     similarity = Hw3Similarity()  # groups for ``autograde similarity`` (optional contract)
+
+    @cached_property
+    def answer_keys(self) -> dict[str, AnswerKey]:
+        """True/False key for the pre-marks on the manual sheet (optional contract)."""
+        return answer_keys()
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)
