@@ -237,7 +237,7 @@ def find_notebook(root: Path, name: str) -> tuple[Path | None, list[str]]:
     """The notebook called ``name`` anywhere under ``root`` (any case); notes on choices.
 
     Prefers an exact name match, then a name starting with the expected stem
-    (``LabRNN (1).ipynb``); among several, the shallowest, then the first by path.
+    (``Lab (1).ipynb`` for ``Lab.ipynb``); among several, the shallowest, then the first by path.
     """
     notebooks = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".ipynb"
                  and not is_junk(p.relative_to(root))]
@@ -269,9 +269,8 @@ def fingerprint(paths: Iterable[Path]) -> str:
         for path in files:
             rel = path.name if source.is_file() else str(path.relative_to(source))
             digest.update(rel.encode() + b"\0")
-            with open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
+            with open(path, "rb") as handle:  # file_digest feeds the running digest
+                hashlib.file_digest(handle, lambda: digest)
             digest.update(b"\0")
     return digest.hexdigest()
 

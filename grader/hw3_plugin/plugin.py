@@ -78,6 +78,7 @@ class Hw3Plugin:
     name = "hw3"
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
+    libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
     similarity = Hw3Similarity()  # groups for ``autograde similarity`` (optional contract)
 
     @cached_property
