@@ -12,9 +12,8 @@ back. A check id that the rubric lists but ``judge`` does not return scores zero
 message "this check did not run"; the items of a lab whose notebook is missing score zero
 without ``plan`` being asked about that lab.
 
-Optional parts, looked up with ``getattr``: ``similarity`` (groups of definitions to compare
-and the boilerplate to leave out, ``similarity.SimilaritySpec``) and ``premarks``
-(suggestions for manual items read from a submission, ``premarks.py``).
+Optional parts, looked up with ``getattr`` (see the class below): ``libraries``,
+``similarity`` and ``answer_keys``.
 """
 
 from __future__ import annotations
@@ -73,6 +72,10 @@ class HomeworkPlugin(Protocol):
     check_ids: Collection[str]  # every check id ``judge`` can return
     # Optional: ``libraries``, the distributions (e.g. "torch") whose versions may change a
     # job's outcome; the job cache keys outcomes on them (jobcache.py). Default: none.
+    # Optional: ``similarity``, groups of definitions to compare and the boilerplate to leave
+    # out (similarity.SimilaritySpec; ``autograde similarity``). Default: none.
+    # Optional: ``answer_keys``, manual item id -> premarks.AnswerKey: suggestions on the
+    # manual sheet read from report PDFs, never final. Default: none.
 
     def prepare(self, ctx: BatchContext) -> None:
         """Once per batch, before any submission: stage data, build caches. May raise."""
