@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .manual import apply_marks
 from .models import SubmissionReport
 
 SCHEMA = """
@@ -130,8 +131,6 @@ class Gradebook:
                 with_manual: bool = True) -> list[SubmissionReport]:
         """Stored reports (of ``student_ids`` only, in that order, if given), with the
         staff's manual marks applied unless ``with_manual`` is false."""
-        from .manual import apply_marks
-
         rows = dict(self._db.execute("SELECT student_id, report FROM results").fetchall())
         ids = sorted(rows) if student_ids is None else [s for s in student_ids if s in rows]
         reports = [SubmissionReport.from_dict(json.loads(rows[s])) for s in ids]
