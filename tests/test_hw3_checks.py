@@ -131,3 +131,22 @@ def test_lora_trainable_count_and_untrained_run():
     assert v["lab2e.perplexity"].passed
     v = checks_lab2.judge_lora({"trainers": [trainer]}, {0: 61.0}, 60.0, 100, lora)
     assert not v["lab2e.perplexity"].passed
+
+
+def test_a_load_failure_comes_from_the_outcome_field_not_the_message():
+    from types import SimpleNamespace
+
+    from autograder.models import CallOutcome, Isolation, JobOutcome, Status
+    from hw3_plugin.plugin import _judge_step
+
+    step = CallOutcome("split", Status.TIMEOUT, message="ran past 60 s")
+    notebook = SimpleNamespace(missing=lambda names: [])
+    for load_failure, message in (("ran past 60 s", "load_imdb(...) was not called: ran past "
+                                                    "60 s"),
+                                  ("", "load_imdb(...) ran past its time limit and was stopped")):
+        outcome = JobOutcome("lab1.probes", {"split": step}, Isolation.RLIMITS,
+                             load_failure=load_failure)
+        results = _judge_step(None, "split", ("load_imdb",), ("lab1a.sizes",), step, outcome,
+                              notebook)
+        assert [(r.check_id, r.item_id, r.passed, r.message, r.status) for r in results] == [
+            ("lab1a.sizes", "lab1a", False, message, Status.TIMEOUT)]

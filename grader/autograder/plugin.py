@@ -6,11 +6,13 @@ holds, gives the rubric, plans sandbox jobs for one submission and judges their 
     intake (engine) -> extract (engine) -> plugin.plan -> sandbox (engine)
         -> plugin.judge -> scoring (engine, from the rubric) -> gradebook, reporters
 
-``plan`` and ``judge`` run in the grader's process; only ``Job`` data (source text, probe
-module files, JSON arguments) crosses into the sandbox and only ``JobOutcome`` data comes
-back. A check id that the rubric lists but ``judge`` does not return scores zero with the
-message "this check did not run"; the items of a lab whose notebook is missing score zero
-without ``plan`` being asked about that lab.
+The plug-in keeps no state between calls: what ``prepare`` builds for a batch (staged data,
+reference results, time limits) it returns, and ``plan`` and ``judge`` receive it as
+``ctx.prepared``. ``plan`` and ``judge`` run in the grader's process; only ``Job`` data
+(source text, probe module files, JSON arguments) crosses into the sandbox and only
+``JobOutcome`` data comes back. A check id that the rubric lists but ``judge`` does not
+return scores zero with the message "this check did not run"; the items of a lab whose
+notebook is missing score zero without ``plan`` being asked about that lab.
 
 Optional parts, looked up with ``getattr`` (see the class below): ``libraries``,
 ``similarity`` and ``answer_keys``.
@@ -23,7 +25,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .config import PLUGIN_GROUP, Settings
 from .errors import PluginError
@@ -54,6 +56,7 @@ class SubmissionContext:
     submission: Submission
     notebooks: Mapping[str, ExtractedNotebook] = field(default_factory=dict)  # readable ones
     work_dir: Path = Path(".")  # scratch for this submission, removed afterwards
+    prepared: Any = None  # what the plug-in's ``prepare`` returned for this batch
 
     def timeout(self, seconds: float) -> float:
         """A time limit scaled by the ``timeout_scale`` setting. Plug-ins scale the limits
@@ -77,8 +80,9 @@ class HomeworkPlugin(Protocol):
     # Optional: ``answer_keys``, manual item id -> premarks.AnswerKey: suggestions on the
     # manual sheet read from report PDFs, never final. Default: none.
 
-    def prepare(self, ctx: BatchContext) -> None:
-        """Once per batch, before any submission: stage data, build caches. May raise."""
+    def prepare(self, ctx: BatchContext) -> Any:
+        """Once per batch, before any submission: stage data, build caches; returns what
+        ``plan`` and ``judge`` need (they get it as ``ctx.prepared``). May raise."""
 
     def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
         """The sandbox jobs for one submission (only labs whose notebook was read)."""

@@ -1,7 +1,8 @@
 """Lab 1 checks: pure comparisons of probe data against what the homework's contract asks.
 
 Each function takes the probe's returned data (plain JSON) and the grader's own
-expectations, and returns one `Verdict` per check id. Nothing here runs student code.
+expectations, and returns one `CheckResult` per check id (the plug-in adds the status of
+the call that fed it). Nothing here runs student code.
 """
 
 from __future__ import annotations
@@ -11,49 +12,53 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from .verdict import Verdict, fail, ok
+from autograder.models import CheckResult
+
+from .results import fail, ok, result
 
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
-PART_NAMES = ("train", "valid", "test")
 
 
 # (a) load_imdb --------------------------------------------------------------------------
 
 
-def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> dict[str, Verdict]:
+def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]
+                ) -> dict[str, CheckResult]:
     """Sizes 7:1:2, every row used exactly once, labels aligned with their reviews.
 
     `reviews` are the digests of the data file's reviews and `labels` their sentiments.
     """
     if "error" in data:
         msg = data["error"]
-        return {c: fail(msg) for c in ("lab1a.sizes", "lab1a.complete", "lab1a.aligned")}
+        return {c: fail(c, msg) for c in ("lab1a.sizes", "lab1a.complete", "lab1a.aligned")}
     total = len(reviews)
     sizes = [len(x) for x in data["x"]]
     label_sizes = [len(y) for y in data["y"]]
     expected = [round(total * f) for f in SPLIT_FRACTIONS]
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, CheckResult] = {}
     size_ok = all(abs(s - e) <= 1 for s, e in zip(sizes, expected)) and sizes == label_sizes
-    verdicts["lab1a.sizes"] = (ok if size_ok else fail)(
+    verdicts["lab1a.sizes"] = result("lab1a.sizes", size_ok,
         f"expected train/valid/test sizes near {expected} (7:1:2 of {total} rows) with as many "
         f"labels as reviews; saw reviews {sizes} and labels {label_sizes}"
     )
     seen = Counter(d for part in data["x"] for d in part)
     wanted = Counter(reviews)
     if seen == wanted:
-        verdicts["lab1a.complete"] = ok("every review appears in exactly one part")
+        verdicts["lab1a.complete"] = ok("lab1a.complete",
+                                        "every review appears in exactly one part")
     else:
         missing = sum((wanted - seen).values())
         extra = sum((seen - wanted).values())
-        verdicts["lab1a.complete"] = fail(
+        verdicts["lab1a.complete"] = fail("lab1a.complete",
             f"expected the three parts to hold every row of the file once; {missing} rows are "
             f"missing and {extra} rows are repeated or not from the file"
         )
-    verdicts["lab1a.aligned"] = _judge_alignment(data, reviews, labels)
+    verdicts["lab1a.aligned"] = _judge_alignment("lab1a.aligned", data, reviews, labels)
     return verdicts
 
 
-def _judge_alignment(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> Verdict:
+def _judge_alignment(check_id: str, data: Mapping, reviews: Sequence[str],
+                     labels: Sequence[str]) -> CheckResult:
     """Each (review, label) pair is one of the file's, under one consistent label mapping."""
     truth: dict[str, set[str]] = {}
     for digest, label in zip(reviews, labels):
@@ -69,25 +74,27 @@ def _judge_alignment(data: Mapping, reviews: Sequence[str], labels: Sequence[str
     ambiguous = {k: sorted(v) for k, v in mapping.items() if len(v) > 1}
     if ambiguous or not mapping or len(mapping) != 2:
         return fail(
-            "expected each review to keep its own label (one consistent mapping of the two "
-            f"sentiments); saw labels {sorted(mapping)} standing for "
+            check_id, "expected each review to keep its own label (one consistent mapping of "
+            f"the two sentiments); saw labels {sorted(mapping)} standing for "
             f"{ {k: sorted(v) for k, v in mapping.items()} }"
         )
-    return ok(f"labels stay with their reviews (mapping {sorted(mapping)}; {unknown} unmatched)")
+    return ok(check_id, f"labels stay with their reviews (mapping {sorted(mapping)}; "
+              f"{unknown} unmatched)")
 
 
 # (b) build_vocab ------------------------------------------------------------------------
 
 
-def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> dict[str, Verdict]:
+def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str
+                ) -> dict[str, CheckResult]:
     """Stop words gone, min_freq inclusive, PAD 0 / UNK 1, unique indices, nothing extra.
 
     Each case holds `kept` (words that must be in), `dropped_rare`, `dropped_stop`.
     """
     vocabs = data["vocabs"]
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     stop_seen = sorted({w for voc, c in zip(vocabs, cases) for w in c["dropped_stop"] if w in voc})
-    v["lab1b.stop_words"] = (fail if stop_seen else ok)(
+    v["lab1b.stop_words"] = result("lab1b.stop_words", not stop_seen,
         f"expected no stop words in the vocabulary; saw {stop_seen[:5]}"
         if stop_seen else "stop words are left out"
     )
@@ -103,16 +110,16 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> 
             detail.append(f"frequent words missing: {sorted(set(missing) - set(at_threshold))[:5]}")
         if rare:
             detail.append(f"words rarer than min_freq kept: {rare[:5]}")
-        v["lab1b.min_freq"] = fail("expected exactly the words with count >= min_freq; " +
-                                   "; ".join(detail))
+        v["lab1b.min_freq"] = fail("lab1b.min_freq", "expected exactly the words with count "
+                                   ">= min_freq; " + "; ".join(detail))
     else:
-        v["lab1b.min_freq"] = ok("words are kept exactly when count >= min_freq")
+        v["lab1b.min_freq"] = ok("lab1b.min_freq", "words are kept exactly when count >= min_freq")
     special = [(voc.get(pad), voc.get(unk)) for voc in vocabs]
-    v["lab1b.special"] = (ok if all(s == (0, 1) for s in special) else fail)(
+    v["lab1b.special"] = result("lab1b.special", all(s == (0, 1) for s in special),
         f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {special[0]}"
     )
     dupes = [len(voc) - len(set(voc.values())) for voc in vocabs]
-    v["lab1b.unique"] = (ok if not any(dupes) else fail)(
+    v["lab1b.unique"] = result("lab1b.unique", not any(dupes),
         "every word has its own index" if not any(dupes)
         else f"expected one index per word; {max(dupes)} indices are shared"
     )
@@ -123,21 +130,22 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> 
 
 
 def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: int,
-                   stop_case: int) -> dict[str, Verdict]:
+                   stop_case: int) -> dict[str, CheckResult]:
     """Ids agree with the vocabulary, unknown words give UNK, stop words dropped as in (b)."""
     seen = data["ids"]
     plain = [i for i in range(len(expected)) if i not in (unk_case, stop_case)]
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     bad = [i for i in plain if list(seen[i]) != list(expected[i])]
-    v["lab1c.ids"] = (fail if bad else ok)(
+    v["lab1c.ids"] = result("lab1c.ids", not bad,
         f"expected ids {expected[bad[0]]} for a probe sentence; saw {seen[bad[0]]}"
         if bad else "ids agree with the vocabulary"
     )
-    v["lab1c.unk"] = (ok if list(seen[unk_case]) == list(expected[unk_case]) else fail)(
+    v["lab1c.unk"] = result("lab1c.unk", list(seen[unk_case]) == list(expected[unk_case]),
         f"expected unknown words to give the UNK index: {expected[unk_case]}; "
         f"saw {seen[unk_case]}"
     )
-    v["lab1c.stop_words"] = (ok if list(seen[stop_case]) == list(expected[stop_case]) else fail)(
+    v["lab1c.stop_words"] = result(
+        "lab1c.stop_words", list(seen[stop_case]) == list(expected[stop_case]),
         f"expected stop words removed as in build_vocab: {expected[stop_case]}; "
         f"saw {seen[stop_case]}"
     )
@@ -148,13 +156,13 @@ def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: i
 
 
 def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length: int,
-                labels01: Sequence[int]) -> dict[str, Verdict]:
+                labels01: Sequence[int]) -> dict[str, CheckResult]:
     """Truncation to max_length, length = len(ids), label 1 positive / 0 negative."""
     runs = [r for r in data["runs"].values() if "items" in r]
     errors = [r["error"] for r in data["runs"].values() if "error" in r]
     names = ("lab1d.keys", "lab1d.truncation", "lab1d.length", "lab1d.label")
     if not runs:
-        return {c: fail(f"IMDB(...)[i] raised {errors[0]}") for c in names}
+        return {c: fail(c, f"IMDB(...)[i] raised {errors[0]}") for c in names}
     own = data.get("own_tokenize") or []
 
     def ids_ok(item: Mapping, i: int) -> bool:
@@ -168,15 +176,16 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
 
     first = runs[0]["items"][0]
     v = {
-        "lab1d.keys": (ok if best(lambda it, i: {"ids", "length", "label"} <= set(it["keys"]))
-                       else fail)(f"expected keys ids, length, label; saw {first['keys']}"),
-        "lab1d.truncation": (ok if best(lambda it, i: ids_ok(it, i)) else fail)(
+        "lab1d.keys": result("lab1d.keys",
+                             best(lambda it, i: {"ids", "length", "label"} <= set(it["keys"])),
+                             f"expected keys ids, length, label; saw {first['keys']}"),
+        "lab1d.truncation": result("lab1d.truncation", best(lambda it, i: ids_ok(it, i)),
             f"expected the review's ids cut to max_length={max_length}; saw "
             f"{len(first['ids'])} ids for a review of {len(expected_ids[0])} words"),
-        "lab1d.length": (ok if best(lambda it, i: it["length"] == len(it["ids"])) else fail)(
+        "lab1d.length": result("lab1d.length", best(lambda it, i: it["length"] == len(it["ids"])),
             f"expected length == len(ids); saw length {first['length']} for "
             f"{len(first['ids'])} ids"),
-        "lab1d.label": (ok if best(lambda it, i: it["label"] == labels01[i]) else fail)(
+        "lab1d.label": result("lab1d.label", best(lambda it, i: it["label"] == labels01[i]),
             "expected label 1 for positive and 0 for negative; saw "
             f"{[it['label'] for it in runs[0]['items']]} for {list(labels01)}"),
     }
@@ -187,7 +196,7 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
 
 
 def judge_init(data: Mapping, configs: Sequence[Mapping],
-               expected_params: Sequence[int]) -> dict[str, Verdict]:
+               expected_params: Sequence[int]) -> dict[str, CheckResult]:
     """Embedding (padding index), LSTM, linear and dropout layers with the right sizes."""
     problems: dict[str, list[str]] = {k: [] for k in
                                       ("embedding", "lstm", "linear", "dropout", "params")}
@@ -220,22 +229,22 @@ def judge_init(data: Mapping, configs: Sequence[Mapping],
             problems["params"].append(
                 f"{model['trainable']} trainable parameters, expected {n_params}")
     return {
-        f"lab1e_init.{kind}": (fail("expected the layer sizes to follow the arguments; "
-                                    + "; ".join(found)) if found
-                               else ok(f"{kind} as specified"))
+        f"lab1e_init.{kind}": result(f"lab1e_init.{kind}", not found,
+                                     "expected the layer sizes to follow the arguments; "
+                                     + "; ".join(found) if found else f"{kind} as specified")
         for kind, found in problems.items()
     }
 
 
-def judge_forward(data: Mapping, batch: int, output_dim: int) -> dict[str, Verdict]:
+def judge_forward(data: Mapping, batch: int, output_dim: int) -> dict[str, CheckResult]:
     """Output [batch, output_dim]; padding the batch further or running a row alone agrees."""
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     shape_ok = data["shape"] == [batch, output_dim] and data["finite"]
-    v["lab1e_forward.shape"] = (ok if shape_ok else fail)(
+    v["lab1e_forward.shape"] = result("lab1e_forward.shape", shape_ok,
         f"expected finite logits of shape [{batch}, {output_dim}]; saw {data['shape']}")
     wider = _max_gap(data["padded"], data["wider"])
     alone = _max_gap(data["padded"], data["alone"])
-    v["lab1e_forward.padding"] = (ok if wider < 1e-4 and alone < 1e-4 else fail)(
+    v["lab1e_forward.padding"] = result("lab1e_forward.padding", wider < 1e-4 and alone < 1e-4,
         "expected a sequence's output not to change when the batch is padded further or when "
         "it runs alone (padding must be skipped, e.g. packed); largest change "
         f"{max(wider, alone):.3g}"
@@ -266,7 +275,7 @@ def _was_printed(value: float, numbers: Sequence[float]) -> bool:
 
 
 def judge_training(data: Mapping, n_epochs: int,
-                   accuracy_band: Sequence[float] | None = None) -> dict[str, Verdict]:
+                   accuracy_band: Sequence[float] | None = None) -> dict[str, CheckResult]:
     """Per-epoch loss reported and falling (at full size: test accuracy inside the band of
     real runs), best-validation weights tested, a prediction printed."""
     calls = data["calls"]
@@ -277,10 +286,10 @@ def judge_training(data: Mapping, n_epochs: int,
     valid = [c for c in evals if c["rows"] not in train_rows and c["rows"] != test_rows]
     tests = [c for c in evals if c["rows"] == test_rows][-1:]
     numbers = _printed_numbers(data["printed"])
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     losses = [c["loss"] for c in trains]
     reported = sum(_was_printed(x, numbers) for x in losses if x is not None)
-    v["lab1f.epochs"] = (ok if len(trains) == n_epochs and reported == n_epochs else fail)(
+    v["lab1f.epochs"] = result("lab1f.epochs", len(trains) == n_epochs and reported == n_epochs,
         f"expected {n_epochs} epochs, each training and validation loss printed; saw "
         f"{len(trains)} training epochs, {reported} of their mean losses printed"
     )
@@ -288,7 +297,7 @@ def judge_training(data: Mapping, n_epochs: int,
     test_acc = tests[-1]["acc"] if tests else None
     in_band = accuracy_band is None or (
         test_acc is not None and accuracy_band[0] <= test_acc <= accuracy_band[1])
-    v["lab1f.falling"] = (ok if falling and in_band else fail)(
+    v["lab1f.falling"] = result("lab1f.falling", falling and in_band,
         "expected the training loss to fall over the epochs"
         + (f" and a test accuracy within {accuracy_band[0]}-{accuracy_band[1]} as in real runs"
            f" (saw {test_acc})" if accuracy_band else "")
@@ -299,27 +308,28 @@ def judge_training(data: Mapping, n_epochs: int,
         best = min(epoch_evals, key=lambda c: c["loss"])
         epoch = epoch_evals.index(best) + 1
         if _close(tests[-1]["weights"], best["weights"]):
-            v["lab1f.best_weights"] = ok(
+            v["lab1f.best_weights"] = ok("lab1f.best_weights",
                 f"the test set was evaluated with the weights of epoch {epoch}, the epoch with "
                 "the lowest validation loss")
         else:
             last = _close(tests[-1]["weights"], epoch_evals[-1]["weights"])
-            v["lab1f.best_weights"] = fail(
+            v["lab1f.best_weights"] = fail("lab1f.best_weights",
                 "expected the test set to be evaluated with the weights of the epoch with the "
                 f"lowest validation loss (epoch {epoch}); the tested weights differ"
                 + (" (they are the last epoch's: keep a real copy, e.g. "
                    "copy.deepcopy(model.state_dict()), and load it back)" if last else ""))
     else:
-        v["lab1f.best_weights"] = fail(
+        v["lab1f.best_weights"] = fail("lab1f.best_weights",
             f"expected validation after each epoch and one test evaluation; saw {len(valid)} "
             f"validation and {len(tests)} test evaluations"
         )
     predictions = [c for c in calls if c["kind"] == "predict"]
     probs = [float(x) for c in predictions for x in c["result"] if _is_prob(x)]
     if any(_was_printed(p, numbers) for p in probs):
-        v["lab1f.prediction"] = ok("the first test review's class and probability were printed")
+        v["lab1f.prediction"] = ok("lab1f.prediction", "the first test review's class and "
+                                   "probability were printed")
     else:
-        v["lab1f.prediction"] = fail(
+        v["lab1f.prediction"] = fail("lab1f.prediction",
             "expected the first test review's predicted class and probability printed; "
             + ("a prediction was made but its probability was not printed" if predictions
                else "predict_sentiment was not called"))

@@ -11,10 +11,10 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+from autograder.models import CheckResult
 
 from . import checks_lab1
 from .probes_lab1 import _digest
-from .verdict import Verdict
 
 # Lower-case words separated by single spaces, none of them a stop word: whatever a student
 # takes a "word" to be, these texts give the same words.
@@ -103,8 +103,8 @@ class Lab1Plan:
                               "extra_padding": EXTRA_PADDING, "seed": 0},
         }
 
-    def judge(self, probe: str, data: Mapping) -> dict[str, Verdict]:
-        """Verdicts of every check that the probe's data decides."""
+    def judge(self, probe: str, data: Mapping) -> dict[str, CheckResult]:
+        """Results of every check that the probe's data decides."""
         ref = self._reference
         hp = ref.HyperParams()
         if probe == "split":
