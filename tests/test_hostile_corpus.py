@@ -7,7 +7,11 @@ isolation, with two honest submissions graded after every attack:
 - nothing outside the sandboxes changes: a canary file, the files the attacks write to,
   and the grader's output folder hold only what the grader wrote;
 - no sandboxed process outlives the batch (the fork bomb's children included);
-- the honest submissions get the same results as when graded alone.
+- the honest submissions get the same results as when graded alone;
+- the solution's canary (hw3_solution.REFERENCE_CANARY, carried into every piece of
+  reference code the grader runs in a sandbox) is in no byte written for students
+  (feedback, Gradescope results, grades.csv, summary), while the attacks that read the
+  reference show it in the instructor-only folder (staff/).
 
 The attacks' expected scores assume bubblewrap (CI installs it: .ci/run); without it the
 module is skipped, since some attacks (kill the parent, read the solution) would then hit
@@ -32,21 +36,37 @@ from autograder.config import Settings
 from autograder.models import Isolation, SubmissionReport
 from autograder.pipeline import run_batch
 from autograder.sandbox.isolation import drops_privileges, user_ids, works
-from hostile.make_corpus import ATTACKS, EXPECTED_FILE, HONEST, Targets, build_corpus, expected
+from hostile.make_corpus import (
+    ATTACKS,
+    EXPECTED_FILE,
+    HONEST,
+    LEAKS_TO_STAFF,
+    Targets,
+    build_corpus,
+    expected,
+)
+from hw3_solution import REFERENCE_CANARY
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(2400),  # one batch of 50 submissions, some minutes long by design
     pytest.mark.skipif(not works(Isolation.BWRAP),
                        reason="the hostile corpus needs bubblewrap (.ci/run installs it)"),
 ]
 SCALE = 0.5  # time limits halved: every honest step stays far inside its limit
-EXPECTED = json.loads(EXPECTED_FILE.read_text())
+DISK_MB = 512  # each sandbox's disk quota (the disk filler's bound is 2 GiB)
+EXPECTED_ALL = json.loads(EXPECTED_FILE.read_text())
+# The attacks graded in this one batch (the others attack a batch as a whole and are graded
+# in batches of their own: tests/test_hostile_batches.py).
+EXPECTED = {name: want for name, want in EXPECTED_ALL.items() if want["batch"] == "corpus"}
 # Files the attacks write to or read; none may change.
 TARGETS = (Path(hw3_plugin.__file__).parent / "rubric.toml",
            Path(hw3_plugin.__file__).parent / "checks_lab1.py",
            Path(hw3_solution.__file__).parent / "lab_rnn.py")
 GRADER_OUTPUTS = {"gradebook.sqlite", "gradebook.sqlite-wal", "gradebook.sqlite-shm",
-                  "settings.json", "grades.csv", "feedback", "gradescope", "summary", ".cache"}
+                  "settings.json", "grades.csv", "feedback", "gradescope", "summary", ".cache",
+                  "staff"}
+STUDENT_OUTPUTS = ("feedback", "gradescope", "grades.csv", "summary")
 
 
 @dataclass
@@ -101,7 +121,7 @@ def graded(tmp_path_factory) -> Graded:
     watched = (*TARGETS, canary, root / "escaped.txt", root / "class" / "escaped.txt",
                Path("/tmp/hw3-hostile-absolute.txt"), Path("/escaped.txt"))
     before = _digests(watched)
-    settings = dict(progress=False, timeout_scale=SCALE)
+    settings = dict(progress=False, timeout_scale=SCALE, disk_mb=DISK_MB)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(tempfile, "tempdir", str(staging))  # the grader's staging folders
         started = time.monotonic()
@@ -122,7 +142,8 @@ def graded(tmp_path_factory) -> Graded:
 
 def test_expected_scores_are_fresh() -> None:
     """expected.json is what the corpus generator derives from the attacks and the rubric."""
-    assert EXPECTED == expected(), "run: python -m hostile.make_corpus --expected (in tests/)"
+    assert EXPECTED_ALL == expected(), \
+        "run: python -m hostile.make_corpus --expected (in tests/)"
     assert len(ATTACKS) >= 15
 
 
@@ -142,7 +163,9 @@ def test_each_submission_gets_exactly_its_expected_score(graded: Graded, name: s
     for check_id in want["attack_checks"]:
         check = checks[check_id]
         assert check.message.strip(), f"{check_id}: no message"
-        assert want["message"] in check.message, (check_id, check.message)
+        # the grader's reason: in the message, or kept for staff where the job held
+        # reference code (the student then reads the grader's words only)
+        assert want["message"] in check.message + check.detail, (check_id, check.message)
         if want["status"]:
             assert check.status is not None and check.status.value == want["status"], (
                 check_id, check.status, check.message)
@@ -151,6 +174,9 @@ def test_each_submission_gets_exactly_its_expected_score(graded: Graded, name: s
         assert report.total == 0
     else:
         assert report.error == ""
+    if want["note"]:  # noted, never deducted
+        assert any(want["note"] in note for note in report.problems), report.problems
+        assert report.form.deduction == 0 and report.form.reasons == ()
 
 
 def test_nothing_outside_the_sandboxes_changes(graded: Graded) -> None:
@@ -191,3 +217,36 @@ def test_honest_submissions_score_as_when_graded_alone(graded: Graded) -> None:
         assert in_batch.auto_points == alone.auto_points
         assert [(c.check_id, c.passed, c.message) for i in in_batch.items for c in i.checks] \
             == [(c.check_id, c.passed, c.message) for i in alone.items for c in i.checks]
+
+
+def _student_files(out: Path) -> list[Path]:
+    found = []
+    for name in STUDENT_OUTPUTS:
+        path = out / name
+        found += [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return found
+
+
+def test_no_canary_in_anything_written_for_students(graded: Graded) -> None:
+    canary = REFERENCE_CANARY.encode()
+    files = _student_files(graded.out)
+    assert len(files) > 2 * len(EXPECTED)
+    leaked = []
+    for path in files:
+        data = path.read_bytes()
+        if path.name == "results.json":  # hidden tests are staff-only: drop them first
+            results = json.loads(data)
+            results["tests"] = [t for t in results["tests"] if t["visibility"] != "hidden"]
+            data = json.dumps(results).encode()
+        if canary in data:
+            leaked.append(str(path.relative_to(graded.out)))
+    assert leaked == []
+
+
+def test_what_the_reference_leakers_read_went_to_staff_only(graded: Graded) -> None:
+    for name in LEAKS_TO_STAFF:
+        staff = graded.out / "staff" / f"{name}.md"
+        assert staff.is_file() and REFERENCE_CANARY in staff.read_text(), name
+        results = json.loads((graded.out / "gradescope" / name / "results.json").read_text())
+        hidden = [t for t in results["tests"] if REFERENCE_CANARY in t["output"]]
+        assert hidden and {t["visibility"] for t in hidden} == {"hidden"}, name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hw3_plugin import checks_lab1, checks_lab2
-from hw3_plugin.probes_lab1 import _digest
+from hw3_student.probes_lab1 import _digest
 
 REVIEWS = [_digest(f"review number {i}") for i in range(10)]
 LABELS = ["positive", "negative"] * 5

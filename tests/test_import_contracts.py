@@ -4,6 +4,7 @@ catches a planted import that breaks each one (on a copy of the packages, never 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,3 +62,30 @@ def test_a_planted_import_breaks_its_contract(tmp_path: Path, module: str, plant
     assert f"{contract} BROKEN" in done.stdout, done.stdout
     assert "2 kept, 1 broken" in done.stdout, done.stdout
     assert module.removesuffix(".py").replace("/", ".") in done.stdout
+
+
+def _homework_words(plugin) -> set[str]:
+    """What names the homework: its id, notebook names, data files, item and check ids."""
+    checks = set(plugin.check_ids)
+    return {plugin.name, *(Path(n).stem for n in plugin.notebooks.values()),
+            *plugin.path_redirects, *(i.item_id for i in plugin.rubric.items), *checks,
+            *(c.split(".")[0] for c in checks)}
+
+
+def _named_in(text: str, words: set[str]) -> list[str]:
+    return sorted(w for w in words
+                  if re.search(r"(?<![\w.])" + re.escape(w) + r"(?!\w)", text, re.I))
+
+
+def test_the_engine_source_names_nothing_of_the_homework() -> None:
+    """Beyond imports: no file of the engine (code, templates, docstrings) names Homework 3's
+    id, notebooks, data files, items or checks."""
+    from autograder.plugin import load_plugin
+
+    words = _homework_words(load_plugin("hw3"))
+    assert _named_in('see "LabRNN.ipynb" and check lab2d.trained', words) == [
+        "LabRNN", "lab2d", "lab2d.trained"]  # the search finds them where they are
+    found = {str(f.relative_to(REPO)): _named_in(f.read_text(encoding="utf-8"), words)
+             for f in PACKAGES["autograder"].rglob("*")
+             if f.is_file() and f.suffix in (".py", ".j2", ".toml", ".md", ".json", ".txt")}
+    assert {f: w for f, w in found.items() if w} == {}

@@ -77,6 +77,9 @@ class Step:
     timeout_s: float = 30.0
 
 
+OUTBOX_INPUT = "previous-outbox"  # where a job reads the outbox of ``reads_outbox_of``
+
+
 @dataclass(frozen=True)
 class Job:
     """Work for one sandboxed process.
@@ -101,7 +104,14 @@ class Job:
     env: Mapping[str, str] = field(default_factory=dict)  # "{work}" expands to the work dir
     startup_files: Mapping[str, str] = field(default_factory=dict)  # IPython startup: name->code
     hidden_modules: tuple[str, ...] = ()  # top-level packages the child refuses to import
+    # Python source the grader compiles apart and runs into the student module after it
+    # (kind ``calls``; sandbox/hidden_code.py): no text of it is readable in the sandbox.
+    hidden_code: str = ""
     gpu: bool = False  # the job sees the grader's GPU (sandbox/gpu.py)
+    # The id of a job of the same plan whose outbox this job reads: it runs after that job
+    # finishes, in a fresh sandbox, with that outbox bound read-only at ``OUTBOX_INPUT`` in
+    # its work folder (e.g. a measurement of saved weights that the notebook cannot reach).
+    reads_outbox_of: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("calls", "notebook"):
@@ -127,6 +137,10 @@ class CallOutcome:
     message: str = ""
     seconds: float = 0.0
     stdout_tail: str = ""
+    # Of an exception: its type's name if built in, and the lines of the student module in
+    # its traceback (both checked by the grader: text the grader may show to students).
+    error_type: str = ""
+    error_lines: tuple[int, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -166,6 +180,9 @@ class CheckResult:
     expected: str = ""
     seen: str = ""
     status: Status | None = None  # the outcome of the call that fed the check, if any
+    # Staff only (an instructor file, hidden Gradescope tests): raw text that came from a
+    # sandbox holding hidden reference code, which ``message`` must never carry.
+    detail: str = ""
     points: float = 0.0
     max_points: float = 0.0
 
@@ -218,7 +235,8 @@ class Premark:
 
 @dataclass(frozen=True)
 class SubmissionReport:
-    """Everything graded for one submission. A crash is still a report (``error``)."""
+    """Everything graded for one submission, or why it was refused (``error``: an unsafe or
+    unreadable archive). A fault of the grader is never a report (failures.py)."""
 
     student_id: str
     items: tuple[ItemResult, ...]
@@ -226,7 +244,7 @@ class SubmissionReport:
     form: FormVerdict = FormVerdict()
     isolation: str = ""
     gpu: str = ""  # the GPU the training items ran on ("" for the CPU)
-    error: str = ""  # why grading stopped early, if it did
+    error: str = ""  # why the submission was refused, if it was
     problems: tuple[str, ...] = ()
     fingerprint: str = ""
     plugin: str = ""

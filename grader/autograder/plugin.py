@@ -14,6 +14,10 @@ reference results, time limits) it returns, and ``plan`` and ``judge`` receive i
 return scores zero with the message "this check did not run"; the items of a lab whose
 notebook is missing score zero without ``plan`` being asked about that lab.
 
+Optional: ``code_modules``, the modules whose source decides the plug-in's results (e.g.
+its reference solution); by default the top-level package of the plug-in's class. Their
+source is part of every grading key (keys.py), so a changed check regrades.
+
 Optional parts, looked up with ``getattr`` (see the class below): ``libraries``,
 ``similarity`` and ``answer_keys``.
 """
@@ -68,7 +72,7 @@ class SubmissionContext:
 class HomeworkPlugin(Protocol):
     """A homework: its notebooks, rubric, checks, and how to run and judge them."""
 
-    name: str  # short id, e.g. "hw3"; recorded in every report
+    name: str  # short id of the homework; recorded in every report
     rubric: Rubric  # items, points, check weights (see rubric.py)
     notebooks: Mapping[str, str]  # lab id (as in the rubric) -> notebook file name
     path_redirects: Mapping[str, str]  # string-literal suffix -> replacement (extract.py)

@@ -2,6 +2,8 @@
 
 Expected values (token counts, perplexities of saved models) are computed by the grader
 itself and passed in; nothing here runs student code.
+
+Hidden checks canary (hw3_solution.REFERENCE_CANARY): hw3-canary-7c1e5a90d24b4f3e
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from autograder.models import CheckResult
+from hw3_student import checks as public
 
 from .results import fail, result
 
@@ -19,15 +22,9 @@ from .results import fail, result
 def judge_generation(data: Mapping, prompt: str, max_length: int,
                      count_tokens: Callable[[str], int]) -> dict[str, CheckResult]:
     """Text that starts with the prompt, goes on past it, and respects max_length."""
-    text = data.get("returned") or data.get("printed") or ""
-    text = text.strip()
-    v: dict[str, CheckResult] = {}
-    starts = " ".join(text.split()).startswith(" ".join(prompt.split()))
-    longer = len(text) > len(prompt.strip())
-    v["lab2a.prompt"] = result("lab2a.prompt", starts and longer,
-        "expected generated text that begins with the prompt and continues it; saw "
-        + (repr(text[:80]) if text else "no text returned or printed")
-    )
+    text = public.generated_text(data)
+    v: dict[str, CheckResult] = {
+        "lab2a.prompt": result("lab2a.prompt", *public.generation_prompt(data, prompt))}
     tokens = count_tokens(text) if text else 0
     v["lab2a.max_length"] = result("lab2a.max_length", 0 < tokens <= max_length + 1,
         f"expected at most max_length={max_length} tokens in the output; saw {tokens}"
@@ -62,15 +59,12 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
     `reference_ids` are the untruncated, unpadded token ids of the probe rows.
     """
     cols = data["columns"]
-    ids = cols.get("input_ids")
-    v: dict[str, CheckResult] = {}
-    if not isinstance(ids, list) or not ids:
-        msg = f"expected input_ids, attention_mask and labels; saw keys {sorted(cols)}"
-        return {c: fail(c, msg) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
-    v["lab2b.labels"] = result("lab2b.labels", cols.get("labels") == ids,
-        "expected labels equal to input_ids (the collator masks padding later); "
-        + ("labels missing" if "labels" not in cols else "they differ")
-    )
+    error = public.tokenize_function_error(data)
+    if error:
+        return {c: fail(c, error) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
+    ids = cols["input_ids"]
+    v: dict[str, CheckResult] = {
+        "lab2b.labels": result("lab2b.labels", *public.tokenize_function_labels(data))}
     lengths = {len(r) for r in ids}
     width = max(lengths)
     longest = max(len(r) for r in reference_ids)
@@ -129,23 +123,16 @@ def judge_perplexity(data: Mapping, reference: float) -> dict[str, CheckResult]:
     """The student's perplexity equals the reference's on the same model and batches, and
     does not depend on the mode the model came in (the function switches to eval itself)."""
     seen, in_train = data.get("eval"), data.get("train")
-    good = isinstance(seen, float) and math.isclose(seen, reference, rel_tol=1e-4)
     same = (isinstance(seen, float) and isinstance(in_train, float)
             and math.isclose(seen, in_train, rel_tol=1e-6))
     return {
-        "lab2c.value": result("lab2c.value", good,
-            f"expected perplexity {reference:.4f} on the grader's model and batches (sum of "
-            "token losses over the shifted labels, -100 ignored, divided by the attention "
-            f"mask's sum); saw {_show(seen)}"),
+        "lab2c.value": result("lab2c.value", *public.perplexity_value(data, reference)),
         "lab2c.eval_mode": result("lab2c.eval_mode", same,
             "expected the same perplexity for a model handed over in training mode (switch to "
-            f"model.eval() and no_grad); saw {_show(seen)} in eval mode, {_show(in_train)} "
+            f"model.eval() and no_grad); saw {public.show(seen)} in eval mode, "
+            f"{public.show(in_train)} "
             "in training mode"),
     }
-
-
-def _show(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else repr(value)
 
 
 # (d) and (e) fine-tuning ----------------------------------------------------------------

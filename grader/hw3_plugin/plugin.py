@@ -24,8 +24,10 @@ from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submis
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.premarks import AnswerKey
 from autograder.rubric import Rubric
+from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
+from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, measure_lab2, public
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
@@ -37,6 +39,10 @@ HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
+# Probe files copied into the sandbox: Lab 1 (a)-(e) and Lab 2 come from the student package
+# (one source with the self-check); Lab 1 (f)'s recording probe stays here (it imports
+# helpers of probes_lab1, copied beside it).
+LAB1_PROBE_FILES = (Path(probes_lab1.__file__), Path(__file__).parent / "probes_training.py")
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
 LAB1_PROBES = {
     "split": (("load_imdb",), ("lab1a.sizes", "lab1a.complete", "lab1a.aligned"), 60),
@@ -68,6 +74,10 @@ LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
 FACTS_CELL = "import os\n__hw3_collect_facts__(globals(), os.environ['GRADER_OUTBOX'])\n"
 HIDDEN = ("hw3_solution", "autograder", "hw3_fixtures")
+# What malformed data from a sandbox (a student's odd return value, forged facts) raises in
+# a check: a failed check. Anything else a check raises is a fault of the check, which the
+# engine reports to staff as an internal error and never records as a grade.
+DATA_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,9 @@ class Hw3Plugin:
     batch needs is the ``Hw3Batch`` that ``prepare`` returns."""
 
     name = "hw3"
+    # The code that decides a grade (autograder/keys.py): the checks and probes, the
+    # reference that expected values come from, the fixtures' builders.
+    code_modules = ("hw3_plugin", "hw3_solution", "hw3_fixtures")
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
     libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
@@ -153,7 +166,8 @@ class Hw3Plugin:
             jobs += _plan_lab1(batch, ctx.notebooks["lab1"], ctx)
         if "lab2" in ctx.notebooks:
             jobs += _plan_lab2(batch, ctx.notebooks["lab2"], ctx)
-        longest_first = ("lab2.notebook", "lab1.training", "lab1.probes", "lab2.probes")
+        longest_first = ("lab2.notebook", "lab2.measure", "lab1.training", "lab1.probes",
+                         "lab2.probes")
         return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
 
     # ----------------------------------------------------------------------- judging
@@ -171,12 +185,18 @@ class Hw3Plugin:
             outcome = outcomes.get(job_id)
             for probe, (needs, checks, _) in probes.items():
                 step = outcome.steps.get(probe) if outcome else None
-                results += _judge_step(plan, probe, needs, checks, step, outcome,
-                                       ctx.notebooks[lab])
+                if job_id == "lab1.training":  # beside the reference: the grader's words only
+                    results += _judge_training(plan, probe, needs, checks, step, outcome,
+                                               ctx.notebooks[lab])
+                else:
+                    results += _judge_step(plan, probe, needs, checks, step, outcome,
+                                           ctx.notebooks[lab])
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
-            results += _judge_notebook(batch.lab2, step, outcome.outbox if outcome else None)
+            measured = outcomes.get("lab2.measure")
+            results += _judge_notebook(batch.lab2, step, measured.steps.get("measure")
+                                       if measured else None)
         return results
 
 
@@ -200,17 +220,16 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
     jobs = [_job(
         batch, "lab1.probes", module_source=nb.module_source(names),
         steps=_steps("probes_lab1", LAB1_PROBES, batch.lab1.probe_args(), nb, ctx),
-        probe_modules=(Path(probes_lab1.__file__),),
+        probe_modules=LAB1_PROBE_FILES,
     )]
     needs = TRAINING[0]
     if not nb.missing(needs):
-        source = (nb.module_source([*needs, "HyperParams"], exclude=REFERENCE_PIECES)
-                  + "\n\n" + batch.reference_lab1)
-        jobs.append(_job(
-            batch, "lab1.training", module_source=source,
-            steps=(Step("training_run", "probes_lab1:training_run", ({},),
+        jobs.append(_job(  # the reference pieces compiled apart: no source in the sandbox
+            batch, "lab1.training", module_source=_training_source(nb),
+            hidden_code=batch.reference_lab1,
+            steps=(Step("training_run", "probes_training:training_run", ({},),
                         timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
-            probe_modules=(Path(probes_lab1.__file__),), gpu=batch.gpu,
+            probe_modules=LAB1_PROBE_FILES, gpu=batch.gpu,
         ))
     return jobs
 
@@ -235,7 +254,14 @@ def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
             "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
             "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
             + "\n__hw3_collect_facts__ = collect\ndel collect\n",
+            "02-hw3-hidden.py": NOTEBOOK_STARTUP,
         },
+    ))
+    jobs.append(_job(  # no student code: measures the files the notebook saved
+        batch, "lab2.measure", reads_outbox_of="lab2.notebook", gpu=batch.gpu,
+        probe_modules=(Path(measure_lab2.__file__),),
+        steps=(Step("measure", "measure_lab2:measure", (batch.lab2.measure_args(),),
+                    timeout_s=ctx.timeout(batch.limits["lab2_cell"])),),
     ))
     return jobs
 
@@ -262,18 +288,41 @@ def _lab2_notebook(batch: Hw3Batch, nb) -> dict:
 
 
 def _reference_lab1_source() -> str:
+    """The reference pieces (a)-(e) with their imports (compiled apart by the engine)."""
     from hw3_solution import lab_rnn
 
-    return _imports_of(lab_rnn) + "\n\n" + "\n\n".join(
-        inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES)
+    return reference_source(lab_rnn, REFERENCE_PIECES)
 
 
 def _reference_lab2_cells() -> dict[str, str]:
-    """Notebook cells defining the reference (b)/(c) functions, with their imports."""
+    """Notebook cells running the reference (b)/(c) functions, with their imports,
+    compiled apart: a cell holds a code object, not the source."""
     from hw3_solution import lab_llm
 
-    return {name: _imports_of(lab_llm) + "\n\n" + inspect.getsource(getattr(lab_llm, name))
+    return {name: f"__grader_hidden__({compile_hidden(reference_source(lab_llm, (name,)))!r})"
             for name in LAB2_REFERENCE_PIECES}
+
+
+def _training_source(nb) -> str:
+    """The student's module of the Lab 1 (f) job: the training function and what it uses,
+    without the pieces the reference supplies."""
+    return nb.module_source([*TRAINING[0], "HyperParams"], exclude=REFERENCE_PIECES)
+
+
+def reference_source(module, names) -> str:
+    """Imports and the definitions ``names`` of a reference module, the solution's canary
+    placed as a comment in each body and as a constant (hw3_solution.REFERENCE_CANARY): a
+    leak of the text or of the code's constants shows in the hostile corpus test."""
+    from hw3_solution import REFERENCE_CANARY
+
+    pieces = []
+    for name in names:
+        lines = inspect.getsource(getattr(module, name)).splitlines(keepends=True)
+        first = ast.parse("".join(lines)).body[0].body[0]  # the body's first statement
+        lines.insert(first.lineno - 1, " " * first.col_offset + f"# {REFERENCE_CANARY}\n")
+        pieces.append("".join(lines))
+    return (_imports_of(module) + "\n\n" + "\n\n".join(pieces)
+            + f"\n\n__grader_reference__ = {REFERENCE_CANARY!r}\n")
 
 
 # --------------------------------------------------------------------------- judging
@@ -293,13 +342,62 @@ def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
         return _all(checks, False, why or _outcome_message(step, needs, loaded), step.status)
     try:
         results = plan.judge(probe, step.value)
-    except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
+    except DATA_ERRORS as exc:  # malformed data is a failed check
         return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
                     f"{exc})", step.status)
     return _results(checks, results, step.status)
 
 
-def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResult]:
+def _judge_training(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
+                    ) -> list[CheckResult]:
+    """Lab 1 (f): its run held the reference pieces, so students read only the grader's
+    words (``public``); the raw text goes to staff (``detail``)."""
+    raw = _judge_step(plan, probe, needs, checks, step, outcome, nb)
+    if step is None or nb.missing(needs):
+        return raw  # said by the grader alone
+    what = f"{needs[0]}(...)"
+    failed_run = not step.ok or not isinstance(step.value, dict) or "error" in step.value
+    out = []
+    for check in raw:
+        if failed_run:
+            message = public.run_failure(step, what, _training_source(nb))
+        elif check.message.startswith("the result could not be read") \
+                or public.carries_sandbox_text(check.message, step.value):
+            message = "this check " + ("passed" if check.passed else
+                                       f"failed ({public.STAFF_NOTE})")
+        else:
+            out.append(check)  # the grader's own counts and numbers
+            continue
+        out.append(dataclasses.replace(check, message=message, detail=check.message))
+    return out
+
+
+def _judge_notebook(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
+    """The LabLLM notebook ran with the reference (b)/(c) in it: students read each check's
+    expectation and outcome (``public``); what the run produced goes to staff (``detail``)."""
+    raw = _judge_notebook_raw(lab2, step, measured)
+    if step is None or not isinstance(step.value, dict) \
+            or (step.value.get("outbox") or {}).get("facts.json") is None:
+        return [dataclasses.replace(r, message=r.message.split(":")[0] + (
+            f" (status: {step.status.value})" if step else ""), detail=r.message) for r in raw]
+    facts = step.value["outbox"]["facts.json"]
+    try:
+        facts = json.loads(facts) if isinstance(facts, str) else facts
+        notes = public.public_notes(facts.get("compat", []))
+    except DATA_ERRORS:
+        notes = []
+    out = []
+    for check in raw:
+        message = public.notebook_message(check.check_id, check.passed)
+        if notes and check.check_id == "lab2d.eval_epoch":  # older names: noted only
+            message += " (compatibility: " + "; ".join(notes) + ")"
+        out.append(dataclasses.replace(check, message=message, detail=check.message))
+    return out
+
+
+def _judge_notebook_raw(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
+    """The notebook's checks from its facts and the measurement job's step (``measured``:
+    what it measured from the files the notebook saved; None: not planned)."""
     if step is None or not isinstance(step.value, dict):
         return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
                     + (f": {step.message}" if step and step.message else ""),
@@ -309,10 +407,10 @@ def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResu
         return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
                     "inspect it" + (f": {step.message}" if step.message else ""),
                     step.status)
-    facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
     try:
-        results = lab2.judge("notebook", facts, outbox)
-    except Exception as exc:  # noqa: BLE001
+        facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
+        results = lab2.judge_notebook(facts, _measurement(measured))
+    except DATA_ERRORS as exc:  # malformed (or forged) facts are failed checks
         return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                     f"({type(exc).__name__}: {exc})", step.status)
     notes = sorted(set(facts.get("compat", [])))
@@ -322,6 +420,21 @@ def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResu
             results[check], message=results[check].message + " (compatibility: "
             + "; ".join(notes) + ")")
     return _results(NOTEBOOK_CHECKS, results, step.status)
+
+
+class MeasurementFailed(RuntimeError):
+    """The Lab 2 measurement job (no student code in it) did not finish: a fault of the
+    grader, reported to staff as an internal error, never a student's lost points."""
+
+
+def _measurement(step) -> Mapping | None:
+    """The measurement job's data; None when it was not planned."""
+    if step is None:
+        return None
+    if not step.ok or not isinstance(step.value, dict):
+        raise MeasurementFailed(f"the Lab 2 measurement job ended {step.status.value}: "
+                                f"{step.message}")
+    return step.value
 
 
 def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:

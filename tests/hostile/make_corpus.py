@@ -32,8 +32,9 @@ from pathlib import Path
 import hw3_plugin
 import hw3_solution
 import nbformat
-from hw3_fixtures.samples import SAMPLES, Edit, Sample, _notebook, _report, _zip
 from autograder.rubric import Rubric
+from engine_scenarios.engine_helpers import build_submission, pdf_pypdf_cannot_inspect
+from hw3_fixtures.samples import SAMPLES, Edit, Sample, _notebook, _report, _zip
 
 HERE = Path(__file__).parent
 EXPECTED_FILE = HERE / "expected.json"
@@ -71,6 +72,7 @@ class Attack:
     attack: str
     lost: tuple[str, ...] | str = ()
     kept: tuple[str, ...] = ()  # checks of ``lost`` it keeps all the same (a known limit)
+    earns: tuple[str, ...] = ()  # checks of the bare starter LabLLM it earns (honestly)
     status: str | None = None
     message: str = ""
     said_by: tuple[str, ...] = ()  # items whose checks carry status/message (default: lost)
@@ -80,6 +82,8 @@ class Attack:
     notebooks: Callable[[Targets], dict[str, bytes]] | None = None  # instead of edits
     archive: Callable[[dict[str, bytes]], dict[str, bytes]] | None = None  # the submission
     folder: Callable[[Path, Targets], None] | None = None  # an unzipped folder instead
+    report: Callable[[], bytes] | None = None  # report.pdf's bytes (default: a plain report)
+    note: str = ""  # a note the report must carry (and then no form deduction)
 
 
 # ------------------------------------------------------------------ attack code (Lab 1)
@@ -90,6 +94,7 @@ FUNCTION_HEADS = {
     "load_imdb": "def load_imdb(",
     "build_vocab": "def build_vocab(",
     "tokenize": "def tokenize(",
+    "train_and_test_model_with_hparams": "def train_and_test_model_with_hparams(",
 }
 
 WRONG_VOCAB = "{word: 7 for review in x_train for word in review.split()}"
@@ -366,6 +371,158 @@ def build_vocab(x_train, min_freq=5, hparams=None):
 '''
 
 
+# ------------------------------------------- reference exfiltration, deadlines, disk (trust)
+
+# Everything of the reference pieces (which Lab 1 (f) runs beside the student's training
+# function) that code in the same process can read: source, docstrings, code constants and
+# names, a constant of the reference module, every text linecache holds.
+REFERENCE_TEXT_LAB1 = '''
+def _reference_text():
+    import inspect
+    import linecache
+    found = []
+    for name in ("build_vocab", "load_imdb", "tokenize", "IMDB", "LSTM", "init_weights"):
+        obj = globals().get(name)
+        try:
+            found.append(inspect.getsource(obj))
+        except Exception as exc:
+            found.append(f"{name}: {type(exc).__name__}")
+        found.append(repr(getattr(obj, "__doc__", None)))
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            found.append(repr(code.co_consts) + repr(code.co_names) + code.co_filename)
+    found.append(repr(globals().get("__grader_reference__")))
+    for filename in list(linecache.cache):
+        if filename != "<student>":
+            found.append("".join(linecache.getlines(filename)))
+    return "\\n".join(found)
+'''
+
+EXFIL_EXCEPTION_LAB1 = REFERENCE_TEXT_LAB1 + '''
+
+def train_and_test_model_with_hparams(hparams, model_type="lstm", **kwargs):
+    given = (train, evaluate, predict_sentiment)  # the helpers a training loop calls
+    raise RuntimeError(_reference_text() + repr(given))
+'''
+
+EXFIL_PRINTED_LAB1 = REFERENCE_TEXT_LAB1 + '''
+
+def train_and_test_model_with_hparams(hparams, model_type="lstm", **kwargs):
+    print(_reference_text())
+    result = _honest_train_and_test_model_with_hparams(hparams, model_type, **kwargs)
+    return {**result, _reference_text()[:4000]: 1.0}  # a returned name too
+'''
+
+# The same for the reference (b)/(c) functions defined in the LabLLM notebook, plus every
+# cell of the kernel's input history that defines or runs them.
+REFERENCE_TEXT_LAB2 = '''
+import inspect
+import re
+
+
+def _reference_text():
+    found = []
+    for name in ("tokenize_function", "evaluate_perplexity"):
+        obj = globals().get(name)
+        try:
+            found.append(inspect.getsource(obj))
+        except Exception as exc:
+            found.append(f"{name}: {type(exc).__name__}")
+        found.append(repr(getattr(obj, "__doc__", None)))
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            found.append(repr(code.co_consts) + repr(code.co_names))
+    found.append(repr(globals().get("__grader_reference__")))
+    found += [cell for cell in globals().get("In", [])
+              if "__grader_hidden__(" in cell or "def tokenize_function" in cell]
+    # "gpt2" removed so that no path below passes for a load of GPT-2 by accident
+    return re.sub("(?i)gpt2", "", "\\n".join(found))
+'''
+
+EXFIL_EXCEPTION_LAB2 = REFERENCE_TEXT_LAB2 + '''
+
+raise RuntimeError(_reference_text())
+'''
+
+# Names the facts cell reports and the checks repeat: a tokenizer's pad token and the
+# column names of a dataset of the 10% train subset's size.
+EXFIL_NAMES_LAB2 = REFERENCE_TEXT_LAB2 + '''
+
+from datasets import Dataset, load_dataset
+from transformers import AutoTokenizer
+
+_text = _reference_text()
+leak_tokenizer = AutoTokenizer.from_pretrained("gpt2")
+try:
+    leak_tokenizer.pad_token = _text[:3000]
+except Exception as exc:
+    print("pad token refused:", exc)
+_rows = len(load_dataset("wikitext", "wikitext-2-raw-v1")["train"]) // 10
+_columns = {"input_ids": [[1, 2]] * _rows}
+for _i, _line in enumerate([line for line in _text.splitlines() if line.strip()][:40]):
+    _columns[f"{_i:02d} {_line}"[:200]] = [0] * _rows
+leak_dataset = Dataset.from_dict(_columns)
+'''
+
+# Paths handed to from_pretrained: recorded by the grader's hooks and repeated by the
+# reload check once a trainer's saved model is measured. The trainer runs one step at a
+# learning rate of 0 (its model stays GPT-2 as loaded: nothing else is earned).
+EXFIL_PRETRAINED_LAB2 = REFERENCE_TEXT_LAB2 + '''
+
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, Trainer, TrainingArguments
+
+_text = _reference_text()
+_model = AutoModelForCausalLM.from_pretrained("gpt2")
+_rows = {"input_ids": [[5, 6, 7, 8]] * 4, "attention_mask": [[1, 1, 1, 1]] * 4,
+         "labels": [[5, 6, 7, 8]] * 4}
+_args = TrainingArguments(output_dir="leak-out", max_steps=1, learning_rate=0.0,
+                          per_device_train_batch_size=2, eval_strategy="no",
+                          logging_strategy="no", save_strategy="no", report_to=[],
+                          use_cpu=True)
+leak_trainer = Trainer(model=_model, args=_args,
+                       train_dataset=Dataset.from_dict(_rows).with_format("torch"))
+leak_trainer.train()
+leak_trainer.save_model("leak-out")
+for _path in (_text, *_text.splitlines()[:20]):
+    try:
+        AutoModelForCausalLM.from_pretrained(_path)
+    except Exception:
+        pass
+'''
+
+# Student code that finds the job's channel and says "my step starts now" every 2 s while
+# it sleeps (before, a 60 s probe ran on for minutes): bounded at 10 minutes.
+FORGE_START = '''
+def build_vocab(x_train, min_freq=5, hparams=None):
+    import gc
+    import json
+    import os
+    import time
+    channel = next(o for o in gc.get_objects()
+                   if type(o).__name__ == "Channel" and hasattr(o, "nonce"))
+    for _ in range(300):
+        for kind in ("step_start", "loaded"):
+            line = {"type": kind, "nonce": channel.nonce, "step_id": "vocab", "errors": []}
+            os.write(channel.fd, (json.dumps(line) + "\\n").encode())
+        time.sleep(2)
+    return _honest_build_vocab(x_train, min_freq, hparams)
+'''
+
+# Writes 1 MiB files until the disk is full, bounded at 2 GiB so that a missing quota cannot
+# fill the disk of the machine running the tests.
+DISK_FILLER = '''
+def build_vocab(x_train, min_freq=5, hparams=None):
+    import os
+    block = os.urandom(1 << 20)
+    os.makedirs("filler", exist_ok=True)
+    for i in range(2048):
+        with open(os.path.join("filler", f"{i}.bin"), "wb") as handle:
+            handle.write(block)
+    return _honest_build_vocab(x_train, min_freq, hparams)
+'''
+
+
 # A LabLLM notebook that implements nothing (the starter) but writes what the grader's
 # facts cell would report for a perfect run, and takes that cell's place.
 FORGE_FACTS = '''
@@ -524,10 +681,11 @@ def _symlinked_folder(folder: Path, targets: Targets) -> None:
 
 LAB1_ALL = (*LAB1_PROBE_ITEMS, "lab1f")
 LAB2_ALL = ("lab2a", "lab2b", "lab2c", "lab2d", "lab2e")
-# What the kernel reports about its own objects (no artifact the grader can measure): a
-# notebook that replaces the grader's facts collector can claim these.
-SELF_REPORTED = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns",
-                 "lab2b.collator")
+# What the kernel reports about its own objects with no file the measurement job can check
+# (a collator is behaviour, not data): a notebook that replaces the grader's facts
+# collector can claim it. (The tokenizer, dataset and loading checks count only what the
+# measurement job measured from the files the facts cell saved.)
+SELF_REPORTED = ("lab2b.collator",)
 
 ATTACKS = (
     Attack("import-loop", "an infinite loop while the notebook's code is loaded (a decorator "
@@ -606,7 +764,38 @@ ATTACKS = (
     Attack("zip-bomb", f"code.zip holds {BOMB_MIB} MiB of zeros packed about 1000:1",
            lost="all", status="missing", error="zip bomb", notebooks=_baseline_notebooks,
            archive=_zip_bomb),
+    Attack("pdf-pypdf-raises", "report.pdf is a valid-looking PDF whose font's ToUnicode map "
+           "uses a filter pypdf does not know: inspecting it raises NotImplementedError",
+           notebooks=_baseline_notebooks, report=pdf_pypdf_cannot_inspect,
+           note="could not inspect report.pdf (NotImplementedError)"),
+    # reference exfiltration, deadlines, disk (trust)
+    Attack("exfil-exception-lab1f", "train_and_test_model_with_hparams raises a RuntimeError "
+           "holding all it can read of the reference pieces run beside it (inspect source, "
+           "docstrings, code constants and names, linecache, a reference constant)",
+           lost=("lab1f",), status="error", message="raised RuntimeError",
+           replace={"train_and_test_model_with_hparams": EXFIL_EXCEPTION_LAB1}),
+    Attack("exfil-printed-lab1f", "train_and_test_model_with_hparams prints all it can read "
+           "of the reference pieces, returns it as a result name, and trains correctly",
+           replace={"train_and_test_model_with_hparams": EXFIL_PRINTED_LAB1}),
+    Attack("exfil-exception-lab2", "a LabLLM cell raises a RuntimeError holding all it can "
+           "read of the reference (b)/(c) functions (source, docstrings, code constants, "
+           "the kernel's input history)", llm_cell=EXFIL_EXCEPTION_LAB2),
+    Attack("exfil-names-lab2", "a LabLLM cell puts the reference text in a tokenizer's pad "
+           "token and in the column names of a dataset of the 10% train subset's size",
+           llm_cell=EXFIL_NAMES_LAB2),
+    Attack("exfil-pretrained-lab2", "a LabLLM cell trains a Trainer one step at learning "
+           "rate 0, saves it, and passes the reference text as paths to from_pretrained",
+           earns=("lab2a.load",), llm_cell=EXFIL_PRETRAINED_LAB2),
+    Attack("forge-start", "build_vocab finds the channel and sends 'step start' (and "
+           "'loaded') for its own step every 2 s while it sleeps", lost=("lab1b",),
+           status="timeout", message="time limit", replace={"build_vocab": FORGE_START}),
+    Attack("disk-filler", "build_vocab writes 1 MiB files until the disk is full (2 GiB at "
+           "most)", lost=("lab1b",), status="error", message="No space left on device",
+           replace={"build_vocab": DISK_FILLER}),
 )
+# Attacks whose reference text reaches a check's staff-only detail (the canary test's
+# proof that the text was read and kept from students, not merely never read).
+LEAKS_TO_STAFF = ("exfil-exception-lab1f", "exfil-names-lab2", "exfil-pretrained-lab2")
 
 # Honest submissions graded in the same batch (named to be graded after every attack):
 # the baseline, and a known mistake from the bundled samples.
@@ -636,7 +825,7 @@ def build_corpus(out: Path, targets: Targets) -> list[Path]:
             files = attack.archive(notebooks) if attack.archive else {"code.zip": _zip(notebooks)}
             for name, data in files.items():
                 (folder / name).write_bytes(data)
-        (folder / "report.pdf").write_bytes(report)
+        (folder / "report.pdf").write_bytes(attack.report() if attack.report else report)
         written.append(folder)
     return written
 
@@ -661,20 +850,111 @@ def expected(rubric: Rubric | None = None) -> dict[str, dict]:
             own = [c for c in _checks(attack.said_by or attack.lost, rubric)
                    if c not in attack.kept]
             lost = sorted({*_checks(attack.lost, rubric), *_checks(LAB2_ALL, rubric)}
-                          - set(attack.kept))
+                          - set(attack.kept) - set(attack.earns))
         table[attack.name] = {
             "attack": attack.attack, "lost_checks": lost, "attack_checks": own,
             "auto_points": round(sum(worth.values()) - sum(worth[c] for c in lost), 4),
             "status": attack.status, "message": attack.message, "error": attack.error,
-            "known_limit": KNOWN_LIMIT if attack.kept else "",
+            "known_limit": KNOWN_LIMIT if attack.kept else "", "note": attack.note,
+            "batch": "corpus",
         }
+    for batch in BATCH_ATTACKS:
+        table[batch.name] = {"attack": batch.attack, "batch": "own", **batch.outcome}
     return table
 
 
-KNOWN_LIMIT = ("the checks kept here read what the student's kernel reports about its own "
-               "objects (tokenizer, datasets, collator); a notebook that replaces the "
-               "grader's facts collector can claim them. Training claims need a saved model "
-               "the grader measures itself and are not forgeable this way.")
+# ------------------------------------------------------ attacks on a batch as a whole
+
+# Each is graded in a batch of its own with the engine's toy homework (fast), through the
+# command line, as staff would run it; ``outcome`` is what must happen.
+
+
+def _flaky_check(root: Path) -> tuple[Path, dict[str, str]]:
+    """Two students; the check judging one of them raises on its first run (a bug that
+    is then fixed): an internal error, never a grade, graded on the next run."""
+    folder = root / "class"
+    for student in ("ann", "bob"):
+        build_submission("perfect", root / "build" / student).rename(
+            folder / student if folder.exists() else _mkdir(folder) / student)
+    return folder, {"TOY_FLAKY_STUDENTS": "bob", "TOY_FLAKY_DIR": str(_mkdir(root / "seen"))}
+
+
+def _class_export(blobs: Mapping[str, int]) -> Callable[[Path], tuple[Path, dict[str, str]]]:
+    """A course-site export: per student (id -> KiB of incompressible data beside the
+    work) the toy homework's code.zip, report and that data file."""
+    def build(root: Path) -> tuple[Path, dict[str, str]]:
+        import os
+
+        good = build_submission("perfect", root / "good")
+        export = root / "export.zip"
+        with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as zf:
+            for student, kib in blobs.items():
+                zf.write(good / "code.zip", f"{student}_code.zip")
+                zf.write(good / "report.pdf", f"{student}_report.pdf")
+                zf.writestr(f"{student}_data.bin", os.urandom(kib << 10))
+        return export, {}
+    return build
+
+
+def _one_student(root: Path) -> tuple[Path, dict[str, str]]:
+    return build_submission("perfect", root / "in"), {}
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class BatchAttack:
+    """An attack on a batch as a whole: its input, the flags it is graded with, and what
+    must happen (``outcome``: ``exit`` code, students ``graded``, ``refused`` (id -> text of
+    the reason), ``internal_errors``, text the command's ``stderr`` holds, and for
+    ``rerun``, the same again on a second run)."""
+
+    name: str
+    attack: str
+    build: Callable[[Path], tuple[Path, dict[str, str]]]  # -> (input, environment)
+    flags: tuple[str, ...]
+    outcome: Mapping[str, object]
+    plugin: str = "engine_scenarios.toy_plugin:plugin"
+    as_root: bool = False  # the outcome assumes a grader under root with bwrap
+
+
+BATCH_ATTACKS = (
+    BatchAttack("flaky-check", "a check raises on its first run (a bug, fixed for the next "
+                "run) while judging one of two students", _flaky_check, (),
+                {"exit": 3, "graded": ["ann"], "refused": {}, "internal_errors": ["bob"],
+                 "stderr": "1 internal error(s): bob",
+                 "rerun": {"exit": 0, "graded": ["bob"], "internal_errors": []}},
+                plugin="engine_scenarios.flaky_plugin:plugin"),
+    BatchAttack("class-export-caps", "a class export of 3 x 0.6 MiB (1.8 MiB unpacked) "
+                "with --zip-max-mb 1: over the cap in total, within it per student",
+                _class_export({"Ann_101": 600, "Ben_102": 600, "Cy_103": 600}),
+                ("--zip-max-mb", "1"),
+                {"exit": 0, "graded": ["Ann_101", "Ben_102", "Cy_103"], "refused": {},
+                 "internal_errors": []}),
+    BatchAttack("class-export-one-over", "a class export in which one student's part "
+                "(1.5 MiB) is over --zip-max-mb 1", _class_export({"Ann_101": 100,
+                                                                   "Big_104": 1500}),
+                ("--zip-max-mb", "1"),
+                {"exit": 0, "graded": ["Ann_101", "Big_104"],
+                 "refused": {"Big_104": "declares 1.5 MiB unpacked, more than the cap of "
+                                        "1.0 MiB (--zip-max-mb)"},
+                 "internal_errors": []}),
+    BatchAttack("workers-above-pool", "--workers 33 under root with bwrap, one more than "
+                "the grader's 32 sandbox users (it used to wait forever)", _one_student,
+                ("--workers", "33"),
+                {"exit": 2, "graded": [], "refused": {}, "internal_errors": [],
+                 "stderr": "--workers 33 is more than the 32 sandbox users"},
+                as_root=True),
+)
+
+
+KNOWN_LIMIT = ("the check kept here (lab2b.collator) reads what the student's kernel "
+               "reports about its collator; a notebook that replaces the grader's facts "
+               "collector can claim it. Tokenizers, datasets and trained models count only "
+               "as measured from saved files by a job the notebook cannot reach.")
 
 
 def main(argv: list[str] | None = None) -> int:

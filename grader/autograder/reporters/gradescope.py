@@ -2,7 +2,8 @@
 
 One test per check (its points, its message); the form rule and any grading error are
 stated in the top-level output. The score is the report's total: this writer formats,
-it decides nothing.
+it decides nothing. A check's staff-only ``detail`` goes into a test of its own with
+visibility "hidden" (never shown to students) and no points.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def gradescope_results(report: SubmissionReport) -> dict[str, Any]:
                 "output": text,
                 "visibility": "visible",
             })
+            if check.detail:
+                tests.append({"name": f"staff only: {check.check_id}", "output": check.detail,
+                              "visibility": "hidden"})
     notes = [("Provisional total: " if report.manual_pending else "Total: ")
              + arithmetic(report)]
     if report.staff_comment:

@@ -26,8 +26,10 @@ from typing import Any
 
 if __package__:
     from . import protocol
+    from .hidden_code import run_hidden
 else:  # copied into the sandbox next to this file
     import _grader_protocol as protocol  # type: ignore[no-redef]
+    from _grader_hidden import run_hidden  # type: ignore[no-redef]
 
 MessageType, StepStatus = protocol.MessageType, protocol.StepStatus
 STUDENT_FILE = "<student>"
@@ -101,6 +103,16 @@ def _short(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 20] + " ... (cut)"
 
 
+def _error_facts(exc: BaseException) -> dict[str, Any]:
+    """What the grader may show of an exception from a job holding hidden code: the type's
+    name if it is a built-in one, and the student module's line numbers in the traceback
+    (the grader checks both and takes the lines' text from its own copy)."""
+    kind = type(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    return {"type": kind.__name__ if kind.__module__ == "builtins" else "",
+            "lines": [f.lineno for f in frames if f.filename == STUDENT_FILE][-3:]}
+
+
 def _describe(exc: BaseException) -> tuple[protocol.StepStatus, str]:
     """Status and message for an exception from student or probe code."""
     if isinstance(exc, MissingName):
@@ -169,12 +181,13 @@ def run_step(step: dict[str, Any], module: types.ModuleType, channel: Channel) -
         if is_probe:
             args = [StudentNamespace(module), *args]
         value = protocol.encode(func(*args, **kwargs))
-        status, text = StepStatus.OK, ""
+        status, text, facts = StepStatus.OK, "", None
     except BaseException as exc:  # noqa: BLE001 - every outcome is a message
         value = None
         status, text = _describe(exc)
+        facts = _error_facts(exc)
     channel.send(MessageType.STEP_END, step_id=step["step_id"], status=status.value,
-                 value=value, message=text, seconds=time.perf_counter() - started)
+                 value=value, message=text, error=facts, seconds=time.perf_counter() - started)
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -271,24 +284,70 @@ def set_limits(limits: dict[str, int]) -> None:
             pass  # a lower hard limit already applies
 
 
+def seed_work(seed: str) -> None:
+    """Copy the prepared folder into this sandbox's own (size-limited) work folder."""
+    import shutil
+
+    for entry in os.scandir(seed):  # the work folder itself is root's tmpfs: no copystat
+        if entry.name == "job.json" or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry.path, entry.name, symlinks=False, dirs_exist_ok=True)
+        else:
+            shutil.copy2(entry.path, entry.name)
+
+
+def send_outbox(channel: Channel, chunk: int = 4 << 20) -> None:
+    """Hand the outbox's plain files to the grader (the work folder dies with us)."""
+    import base64
+
+    outbox = Path(os.environ["GRADER_OUTBOX"])
+    for root, dirs, files in os.walk(outbox, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            if path.is_symlink() or not path.is_file():
+                continue
+            relative = path.relative_to(outbox).as_posix()
+            with open(path, "rb") as handle:
+                while piece := handle.read(chunk):
+                    channel.send(MessageType.FILE, path=relative,
+                                 data=base64.b64encode(piece).decode())
+
+
 def main(job_file: str, fd: str) -> int:
     job = json.loads(Path(job_file).read_text(encoding="utf-8"))
-    os.unlink(job_file)
+    try:
+        os.unlink(job_file)
+    except OSError:
+        pass  # read-only (the seed of a size-limited work folder)
     set_limits(job.get("rlimits", {}))
     channel = Channel(int(fd), job["nonce"])
+    seed = os.environ.pop("GRADER_SEED", "")
     sys.meta_path.insert(0, _Refuse(job.get("hidden_modules", [])))
     sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's lifetime
     channel.send(MessageType.HELLO, pid=os.getpid(), python=sys.version.split()[0])
     try:
+        if seed:
+            seed_work(seed)
         if job["kind"] == "notebook":
             run_notebook(job, channel)
         else:
             started = time.perf_counter()
             module, errors = load_student(job.get("module_source", ""))
+            hidden = job.pop("hidden_code", "")
+            if hidden:  # the grader's own code, run after the student's, with no source
+                try:
+                    run_hidden(hidden, module.__dict__)
+                except BaseException as exc:  # noqa: BLE001 - reported like the student's
+                    errors.append(f"the grader's code failed: {type(exc).__name__}")
+            del hidden
             channel.send(MessageType.LOADED, errors=errors,
                          seconds=time.perf_counter() - started)
             for step in job["steps"][job.get("start", 0):]:
                 run_step(step, module, channel)
+        if seed:
+            send_outbox(channel)
     except BaseException as exc:  # noqa: BLE001 - the runtime itself failed
         channel.send(MessageType.FATAL, message=_short(traceback.format_exc() or repr(exc)))
         return 1

@@ -29,6 +29,7 @@ class MessageType(enum.StrEnum):
     STEP_END = "step_end"  # {step_id, status, value, message, seconds}
     DONE = "done"  # every step ran
     FATAL = "fatal"  # the child runtime itself failed: {message}
+    FILE = "file"  # a piece of an outbox file (disk quota): {path, data (base64)}
 
 
 class StepStatus(enum.StrEnum):
