@@ -30,10 +30,11 @@ def _install(session: nox.Session, extras: str = "") -> None:
 SANDBOX_TOOLS = {"bwrap": "bubblewrap", "setpriv": "util-linux", "unshare": "util-linux"}
 
 
-def _sandbox_tools(session: nox.Session) -> None:
-    """Install the sandbox's programs with apt-get when they are missing and we are root
-    (a failed install fails the session); else say what is missing."""
-    missing = sorted({pkg for tool, pkg in SANDBOX_TOOLS.items() if shutil.which(tool) is None})
+def _sandbox_tools(session: nox.Session, tools: dict[str, str] = SANDBOX_TOOLS) -> None:
+    """Install the sandbox's programs (or ``tools``: program -> Debian package) with apt-get
+    when they are missing and we are root (a failed install fails the session); else say
+    what is missing."""
+    missing = sorted({pkg for tool, pkg in tools.items() if shutil.which(tool) is None})
     if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
@@ -53,7 +54,7 @@ def tests(session: nox.Session) -> None:
     bubblewrap and util-linux first; under CI=true a test that would skip (e.g. for want of
     bubblewrap) fails instead, with the reason."""
     _install(session, "[test]")
-    _sandbox_tools(session)
+    _sandbox_tools(session, {**SANDBOX_TOOLS, "chromium": "chromium"})  # chromium: the pages test
     session.run("ruff", "check", ".")
     session.run("lint-imports")
     session.run("pytest", *(session.posargs or ["-q"]))
@@ -72,6 +73,23 @@ def grade(session: nox.Session) -> None:
     _install(session)
     _sandbox_tools(session)
     session.run("autograde", *session.posargs)
+
+
+# What the Gradescope autograder carries: the kit without its tests and sample submissions.
+GRADESCOPE_PATHS = ("pyproject.toml", "README.md", "grader", "solution", "starter",
+                    "fixtures/hw3_fixtures", "fixtures/data", "fixtures/README.md")
+
+
+@nox.session(python=PYTHON)
+def gradescope(session: nox.Session) -> None:
+    """Build autograder.zip for Gradescope (setup.sh, run_autograder, the kit):
+    `nox -s gradescope [-- --out PATH]`. It grades /autograder/submission as `nox -s grade`
+    would and writes /autograder/results/results.json."""
+    session.run("python", "-m", "autograder.gradescope_pack", *GRADESCOPE_PATHS,
+                "--python-root", "grader", "--python-root", "solution",
+                "--python-root", "fixtures", "--python-root", "starter",
+                "--install", "-e ./starter -e .", "--torch", TORCH, *session.posargs,
+                env={"PYTHONPATH": "grader"})  # the packer needs the standard library only
 
 
 @nox.session(python=PYTHON)

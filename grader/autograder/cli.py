@@ -1,4 +1,5 @@
-"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``).
+"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``); the staff
+commands ``autograde manual|export|similarity ...`` live in ``staff.py``.
 
 Every setting of ``config.Settings`` is a flag generated from its field (name, type, help,
 choices, default): ``--timeout-scale``, ``--memory-mb``, ``--progress/--no-progress`` ...;
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from . import staff
 from .config import Settings, resolve
 from .errors import GraderError
 
@@ -62,6 +64,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in staff.COMMANDS:  # autograde manual|export|similarity ...
+        return staff.main(argv)
     args = vars(parser().parse_args(argv))
     config = args.pop("config")
     if not args["submissions"]:

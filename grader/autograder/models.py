@@ -222,6 +222,18 @@ class ItemResult:
 
 
 @dataclass(frozen=True)
+class Premark:
+    """A suggestion for a manual item read from the submission (e.g. True/False verdicts
+    compared with a key): shown to staff on the manual sheet, never counted by itself."""
+
+    item_id: str
+    points: float  # suggested points
+    max_points: float
+    detail: str = ""  # per question: what was read and whether it matches the key
+    evidence: str = ""  # the student's own text (e.g. the justifications), for the TA
+
+
+@dataclass(frozen=True)
 class SubmissionReport:
     """Everything graded for one submission, or why it was refused (``error``: an unsafe or
     unreadable archive). A fault of the grader is never a report (failures.py)."""
@@ -238,6 +250,8 @@ class SubmissionReport:
     plugin: str = ""
     kit_version: str = ""
     seconds: float = 0.0
+    premarks: tuple[Premark, ...] = ()  # suggestions for manual items (never final)
+    staff_comment: str = ""  # the comment staff entered with the manual marks
 
     @property
     def auto_points(self) -> float:
@@ -246,6 +260,10 @@ class SubmissionReport:
     @property
     def auto_max(self) -> float:
         return sum(i.max_points for i in self.items if not i.manual)
+
+    @property
+    def manual_points(self) -> float:
+        return round(sum(i.points or 0.0 for i in self.items if i.manual), 4)
 
     @property
     def manual_pending(self) -> tuple[str, ...]:
@@ -298,5 +316,6 @@ class SubmissionReport:
                 "items": tuple(item(i) for i in data["items"]),
                 "form": FormVerdict(form.get("deduction", 0.0), tuple(form.get("reasons", ()))),
                 "problems": tuple(data.get("problems", ())),
+                "premarks": tuple(Premark(**p) for p in data.get("premarks", ())),
             }
         )

@@ -43,9 +43,12 @@ from .models import (
     Isolation,
     Job,
     JobOutcome,
+    Premark,
     SubmissionReport,
 )
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
+from .premarks import suggest
+from .regrade import write_regrade
 from .reporters import write_all
 from .sandbox.gpu import choose_gpu
 from .sandbox.isolation import check_workers, choose
@@ -128,15 +131,15 @@ class Grader:
 
     def _report(self, student_id: str, results: Iterable[CheckResult], *,
                 unavailable: Mapping[str, str], form: FormVerdict, error: str = "",
-                problems: Iterable[str] = (), fingerprint_: str, started: float
-                ) -> SubmissionReport:
+                problems: Iterable[str] = (), fingerprint_: str, started: float,
+                premarks: tuple[Premark, ...] = ()) -> SubmissionReport:
         rubric = self.plugin.rubric
         return SubmissionReport(
             student_id=student_id, items=score(rubric, results, unavailable), cap=rubric.cap,
             form=form, isolation=self.isolation.value, gpu=self.batch.gpu or "", error=error,
             problems=tuple(problems),
             fingerprint=fingerprint_, plugin=self.plugin.name, kit_version=__version__,
-            seconds=round(time.monotonic() - started, 2))
+            seconds=round(time.monotonic() - started, 2), premarks=premarks)
 
     def _cache(self) -> JobCache | None:
         settings = self.batch.settings
@@ -236,7 +239,9 @@ class Grader:
             return self._report(candidate.student_id, results, unavailable=unavailable,
                                 form=submission.form,
                                 problems=[*submission.problems, *notes],
-                                fingerprint_=submission.fingerprint, started=started)
+                                fingerprint_=submission.fingerprint, started=started,
+                                premarks=suggest(getattr(self.plugin, "answer_keys", {}),
+                                                 submission.reports))
         except Exception as exc:  # noqa: BLE001 - the grader's fault, reported to staff
             log.exception("grading %s failed while %s", candidate.student_id, stage)
             return InternalFailure.from_exception(candidate.student_id, stage, exc)
@@ -274,6 +279,7 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         prepared = plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
         grader = Grader(plugin, batch, prepared, isolation, staging, budget)
+        before = book.reports()
         context = dict(rubric=plugin.rubric.fingerprint, plugin=plugin.name,
                        plugin_code=code_digest(*plugin_modules(plugin)),
                        engine=engine_digest(), data=settings.data, gpu=gpu or "cpu")
@@ -305,7 +311,13 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         failed = {f.student_id for f in result.failures}
         result.reports = book.reports([c.student_id for c in candidates
                                        if c.student_id not in failed])
+        after = book.reports()
     result.outputs = write_all(result.reports, out)
+    moved = write_regrade([r for r in before if r.student_id in result.graded],
+                          [r for r in after if r.student_id in result.graded],
+                          out / "regrades", "regrade")
+    if moved:
+        result.outputs["regrade"] = moved[1]
     staff = write_staff_report(result.failures, out)
     if staff is not None:
         result.outputs["internal errors (staff only)"] = staff

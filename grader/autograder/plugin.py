@@ -17,6 +17,9 @@ notebook is missing score zero without ``plan`` being asked about that lab.
 Optional: ``code_modules``, the modules whose source decides the plug-in's results (e.g.
 its reference solution); by default the top-level package of the plug-in's class. Their
 source is part of every grading key (keys.py), so a changed check regrades.
+
+Optional parts, looked up with ``getattr`` (see the class below): ``libraries``,
+``similarity`` and ``answer_keys``.
 """
 
 from __future__ import annotations
@@ -76,6 +79,10 @@ class HomeworkPlugin(Protocol):
     check_ids: Collection[str]  # every check id ``judge`` can return
     # Optional: ``libraries``, the distributions (e.g. "torch") whose versions may change a
     # job's outcome; the job cache keys outcomes on them (jobcache.py). Default: none.
+    # Optional: ``similarity``, groups of definitions to compare and the boilerplate to leave
+    # out (similarity.SimilaritySpec; ``autograde similarity``). Default: none.
+    # Optional: ``answer_keys``, manual item id -> premarks.AnswerKey: suggestions on the
+    # manual sheet read from report PDFs, never final. Default: none.
 
     def prepare(self, ctx: BatchContext) -> Any:
         """Once per batch, before any submission: stage data, build caches; returns what

@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
+from autograder.premarks import AnswerKey
 from autograder.rubric import Rubric
 from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
 from hw3_student import probes_lab1, probes_lab2
@@ -31,6 +32,8 @@ from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
 from .results import result
+from .similarity import Hw3Similarity
+from .tf_key import answer_keys
 
 HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
@@ -103,6 +106,12 @@ class Hw3Plugin:
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
     libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
+    similarity = Hw3Similarity()  # groups for ``autograde similarity`` (optional contract)
+
+    @property
+    def answer_keys(self) -> dict[str, AnswerKey]:
+        """True/False key for the pre-marks on the manual sheet (optional contract)."""
+        return answer_keys()
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)

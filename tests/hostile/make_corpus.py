@@ -380,7 +380,7 @@ REFERENCE_TEXT_LAB1 = '''
 def _reference_text():
     import inspect
     import linecache
-    found = []
+    found = [repr(globals().get("__grader_reference__"))]
     for name in ("build_vocab", "load_imdb", "tokenize", "IMDB", "LSTM", "init_weights"):
         obj = globals().get(name)
         try:
@@ -391,10 +391,7 @@ def _reference_text():
         code = getattr(obj, "__code__", None)
         if code is not None:
             found.append(repr(code.co_consts) + repr(code.co_names) + code.co_filename)
-    found.append(repr(globals().get("__grader_reference__")))
-    for filename in list(linecache.cache):
-        if filename != "<student>":
-            found.append("".join(linecache.getlines(filename)))
+            found.append("".join(linecache.getlines(code.co_filename)))
     return "\\n".join(found)
 '''
 
@@ -785,7 +782,7 @@ ATTACKS = (
            llm_cell=EXFIL_NAMES_LAB2),
     Attack("exfil-pretrained-lab2", "a LabLLM cell trains a Trainer one step at learning "
            "rate 0, saves it, and passes the reference text as paths to from_pretrained",
-           earns=("lab2a.load",), llm_cell=EXFIL_PRETRAINED_LAB2),
+           llm_cell=EXFIL_PRETRAINED_LAB2),
     Attack("forge-start", "build_vocab finds the channel and sends 'step start' (and "
            "'loaded') for its own step every 2 s while it sleeps", lost=("lab1b",),
            status="timeout", message="time limit", replace={"build_vocab": FORGE_START}),
@@ -795,7 +792,7 @@ ATTACKS = (
 )
 # Attacks whose reference text reaches a check's staff-only detail (the canary test's
 # proof that the text was read and kept from students, not merely never read).
-LEAKS_TO_STAFF = ("exfil-exception-lab1f", "exfil-names-lab2", "exfil-pretrained-lab2")
+LEAKS_TO_STAFF = ("exfil-exception-lab1f", "exfil-names-lab2")
 
 # Honest submissions graded in the same batch (named to be graded after every attack):
 # the baseline, and a known mistake from the bundled samples.

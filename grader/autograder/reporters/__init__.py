@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..manual import SHEET_NAME, write_sheet
 from ..models import SubmissionReport
 from .feedback import write_feedback
 from .grades_csv import write_grades_csv
@@ -22,4 +23,5 @@ def write_all(reports: Sequence[SubmissionReport], out: Path) -> dict[str, Path]
     write_staff(reports, out / "staff")  # instructor only
     return {"grades": write_grades_csv(reports, out / "grades.csv"),
             "feedback": out / "feedback", "gradescope": out / "gradescope",
-            "summary": out / "summary", "staff": out / "staff"}
+            "summary": out / "summary", "staff": out / "staff",
+            "manual sheet": write_sheet(reports, out / SHEET_NAME)}

@@ -1,5 +1,7 @@
 """grades.csv: one row per student, one column per rubric item (manual items empty until
-staff fill them in), then the totals with the cap and the form deduction applied."""
+staff's marks are imported), then the totals: automatic + manual = raw, capped, less the
+form deduction taken from the capped points = total; ``final`` is false (and
+``manual_pending`` names the items) while a manual item is still to grade."""
 
 from __future__ import annotations
 
@@ -20,12 +22,16 @@ def grades_table(reports: Sequence[SubmissionReport]) -> pd.DataFrame:
         row.update({
             "auto_points": report.auto_points,
             "auto_max": report.auto_max,
+            "manual_points": report.manual_points,
             "raw_points": report.raw_points,
             "cap": report.cap,
+            "capped_points": report.capped_points,
             "form_deduction": report.form.deduction,
             "deduction_points": report.deduction_points,
             "total": report.total,
+            "final": not report.manual_pending,
             "manual_pending": " ".join(report.manual_pending),
+            "staff_comment": report.staff_comment,
             "form_reasons": "; ".join(report.form.reasons),
             "error": report.error,
         })

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models import SubmissionReport
+from .feedback import arithmetic
 
 
 def gradescope_results(report: SubmissionReport) -> dict[str, Any]:
@@ -37,7 +38,10 @@ def gradescope_results(report: SubmissionReport) -> dict[str, Any]:
             if check.detail:
                 tests.append({"name": f"staff only: {check.check_id}", "output": check.detail,
                               "visibility": "hidden"})
-    notes = []
+    notes = [("Provisional total: " if report.manual_pending else "Total: ")
+             + arithmetic(report)]
+    if report.staff_comment:
+        notes.append(f"Comment from the staff: {report.staff_comment}")
     if report.form.reasons:
         notes.append(f"Form rule: -{report.form.deduction:.0%} of the total ("
                      + "; ".join(report.form.reasons) + ")")
