@@ -1,7 +1,7 @@
 """Code the grader runs inside a sandbox without letting the sandbox read it back as text.
 
-A plug-in may run hidden code (e.g. a reference solution's pieces) next to a student's:
-Homework 3's Lab 1 (f) trains the student's loop on the reference data pieces. Such code
+A plug-in may run hidden code (e.g. a reference solution's pieces) next to a student's,
+so that a later item does not pay for an earlier mistake. Such code
 is compiled HERE, in the grader, with ``optimize=2`` (no docstrings, no asserts) under a
 file name that has no source anywhere (``HIDDEN_FILE``), and travels as a marshalled code
 object: ``inspect.getsource``, ``linecache``, tracebacks and ``__doc__`` have no text for
