@@ -136,7 +136,12 @@ class LocalSlurm:
         self.stop()
 
     def stop(self) -> None:
-        """End the daemons this cluster started (by their pid files), node first."""
+        """Cancel the jobs still there, then end the daemons this cluster started (by their
+        pid files), node first (a job left running would keep its srun waiting)."""
+        if self.conf.exists():
+            subprocess.run(["scancel", "--partition", PARTITION], env=self.env(),
+                           capture_output=True, check=False)
+            time.sleep(1)
         for pid_file in self.pid_files:
             try:
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
