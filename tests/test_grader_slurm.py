@@ -88,6 +88,19 @@ def test_a_dead_or_cancelled_job_is_an_internal_error(tmp_path: Path, on_slurm) 
     assert "dan" not in grades and "eve" not in grades
 
 
+def test_a_gpu_request_the_cluster_refuses_is_an_internal_error(tmp_path: Path,
+                                                               on_slurm) -> None:
+    """--gpu on asks each job for the GPU gres; this node has none, so sbatch refuses the
+    jobs: internal errors, nothing graded (the CPU side of the GPU request)."""
+    folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers"})
+    result = run_batch(settings(folder, tmp_path / "out", gpu="on", **ON_SLURM), ToyPlugin(),
+                       say=lambda _: None)
+    assert result.graded == [] and [f.student_id for f in result.failures] == ["ann", "ben"]
+    assert all(f.stage == "submitting the cluster job" for f in result.failures)
+    assert "gres" in result.failures[0].summary.lower() or "gres" in \
+        result.failures[0].traceback.lower()
+
+
 def test_killed_grader_waits_for_its_slurm_jobs(tmp_path: Path, on_slurm) -> None:
     folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers",
                                      "cat": "messy_notebook"})

@@ -217,8 +217,13 @@ def grade_with_submitit(plugin: HomeworkPlugin, batch: BatchContext, tasks: Sequ
     while waiting or running:
         while waiting and len(running) < limit:
             task = waiting.pop(0)
-            job = executor.submit(grade_on_node, plugin, settings, cache_dir, task.candidate,
-                                  task.digest, with_gpu)
+            try:
+                job = executor.submit(grade_on_node, plugin, settings, cache_dir,
+                                      task.candidate, task.digest, with_gpu)
+            except Exception as exc:  # noqa: BLE001 - sbatch refused it (gres, partition...)
+                yield Done(task, InternalFailure.from_exception(
+                    task.candidate.student_id, "submitting the cluster job", exc))
+                continue
             book.record_submitted(task.candidate.student_id, task.key, str(job.job_id))
             running[task.candidate.student_id] = (task, job)
         ended = {id(job) for job in _ended(settings, [job for _, job in running.values()])}
