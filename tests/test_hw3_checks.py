@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hw3_plugin import checks_lab1, checks_lab2
 from hw3_plugin.probes_lab1 import _digest
+from message_tone import contradiction
 
 REVIEWS = [_digest(f"review number {i}") for i in range(10)]
 LABELS = ["positive", "negative"] * 5
@@ -219,3 +220,27 @@ def test_max_length_counts_the_generated_tokens(lengths, passed):
     data = {"returned": prompt + " and more words", "generated_lengths": lengths}
     v = checks_lab2.judge_generation(data, prompt, 100, lambda t: len(t.split()))
     assert v["lab2a.max_length"].passed is passed, v["lab2a.max_length"].message
+
+
+@pytest.mark.parametrize(("passed", "message"), [
+    (True, "expected labels equal to input_ids (the collator masks padding later); they differ"),
+    (True, "expected DataCollatorForLanguageModeling(tokenizer, mlm=False), which sets padded "
+           "label positions to -100; the collator found does not"),
+    (False, "expected trainer.train() to run on the LoRA model; saw 135 of 135 steps"),
+    (False, "expected the review's ids cut to max_length=5; saw 5 ids for a review of 12 words"),
+])
+def test_the_tone_classifier_catches_the_reported_contradictions(passed, message):
+    assert contradiction(passed, message)
+
+
+@pytest.mark.parametrize(("passed", "message"), [
+    (True, "labels equal input_ids (the collator masks padding later)"),
+    (True, "the validation set is evaluated every epoch (compatibility: ignored fp16=True: "
+           "no GPU in the grader)"),
+    (False, "expected trainer.train() to run every step on the LoRA model; the grader "
+            "measured the saved weights as unchanged"),
+    (False, "expected the ids of probe review 1 (12 words) cut to max_length=5: [4, 2, 5, 3, "
+            "2]; saw [4, 2, 5, 3, 2, 4] (6 ids)"),
+])
+def test_the_tone_classifier_accepts_agreeing_messages(passed, message):
+    assert contradiction(passed, message) is None
