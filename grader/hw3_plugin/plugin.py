@@ -77,6 +77,7 @@ class Hw3Plugin:
     name = "hw3"
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
+    libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)
