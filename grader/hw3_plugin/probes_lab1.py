@@ -55,12 +55,16 @@ def _colab_pandas() -> None:
     dtype, under which label assignments such as ``df.loc[mask, "sentiment"] = 1`` raise
     TypeError and ``np.random.shuffle(series.values)`` may repeat rows. Code written for the
     handout's Colab is graded as it ran there."""
+    import warnings
+
     import pandas as pd
 
-    try:
-        pd.set_option("future.infer_string", False)
-    except (KeyError, ValueError, AttributeError):  # pandas without the option: nothing to do
-        pass
+    with warnings.catch_warnings():  # pandas 3 warns that pandas 4 drops the option
+        warnings.simplefilter("ignore")
+        try:
+            pd.set_option("future.infer_string", False)
+        except (KeyError, ValueError, AttributeError):  # pandas without it: nothing to do
+            pass
 
 
 def split(student: Any, args: dict) -> dict:
