@@ -33,6 +33,7 @@ from autograder.models import Isolation, SubmissionReport
 from autograder.pipeline import run_batch
 from autograder.sandbox.isolation import drops_privileges, user_ids, works
 from hostile.make_corpus import ATTACKS, EXPECTED_FILE, HONEST, Targets, build_corpus, expected
+from message_tone import contradiction
 
 pytestmark = [
     pytest.mark.slow,
@@ -151,6 +152,14 @@ def test_each_submission_gets_exactly_its_expected_score(graded: Graded, name: s
         assert report.total == 0
     else:
         assert report.error == ""
+
+
+def test_no_message_contradicts_its_verdict(graded: Graded) -> None:
+    """A passed check never reads as a failure, nor the reverse (tests/message_tone.py)."""
+    wrong = [(name, c.check_id, c.passed, why, c.message[:160])
+             for name, report in graded.reports.items() for item in report.items
+             for c in item.checks if (why := contradiction(c.passed, c.message))]
+    assert not wrong, wrong
 
 
 def test_nothing_outside_the_sandboxes_changes(graded: Graded) -> None:

@@ -34,7 +34,9 @@ def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) ->
     expected = [round(total * f) for f in SPLIT_FRACTIONS]
     verdicts: dict[str, Verdict] = {}
     size_ok = all(abs(s - e) <= 1 for s, e in zip(sizes, expected)) and sizes == label_sizes
-    verdicts["lab1a.sizes"] = (ok if size_ok else fail)(
+    verdicts["lab1a.sizes"] = ok(
+        f"train/valid/test sizes {sizes} are 7:1:2 of {total} rows, with as many labels as "
+        "reviews") if size_ok else fail(
         f"expected train/valid/test sizes near {expected} (7:1:2 of {total} rows) with as many "
         f"labels as reviews; saw reviews {sizes} and labels {label_sizes}"
     )
@@ -108,9 +110,10 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> 
     else:
         v["lab1b.min_freq"] = ok("words are kept exactly when count >= min_freq")
     special = [(voc.get(pad), voc.get(unk)) for voc in vocabs]
-    v["lab1b.special"] = (ok if all(s == (0, 1) for s in special) else fail)(
-        f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {special[0]}"
-    )
+    bad_special = [s for s in special if s != (0, 1)]
+    v["lab1b.special"] = fail(
+        f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {bad_special[0]}") if bad_special else ok(
+        f"{pad!r} -> 0 and {unk!r} -> 1")
     dupes = [len(voc) - len(set(voc.values())) for voc in vocabs]
     v["lab1b.unique"] = (ok if not any(dupes) else fail)(
         "every word has its own index" if not any(dupes)
@@ -138,13 +141,15 @@ def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: i
         f"expected ids {expected[bad[0]]} for a probe sentence; saw {seen[bad[0]]}"
         if bad else "ids agree with the vocabulary"
     )
-    v["lab1c.unk"] = (ok if list(seen[unk_case]) == list(expected[unk_case]) else fail)(
+    v["lab1c.unk"] = ok(f"unknown words give the UNK index: {seen[unk_case]}") if (
+        list(seen[unk_case]) == list(expected[unk_case])) else fail(
         f"expected unknown words to give the UNK index: {expected[unk_case]}; "
-        f"saw {seen[unk_case]}"
-    )
+        f"saw {seen[unk_case]}")
     stop_seen = list(seen[stop_case])
     if stop_as_unk is None:
-        v["lab1c.stop_words"] = (ok if stop_seen == list(expected[stop_case]) else fail)(
+        v["lab1c.stop_words"] = ok(
+            f"stop words are removed as in build_vocab: {stop_seen}") if (
+            stop_seen == list(expected[stop_case])) else fail(
             f"expected stop words removed as in build_vocab: {expected[stop_case]}; "
             f"saw {stop_seen}")
     elif stop_seen in (list(expected[stop_case]), list(stop_as_unk)):
@@ -177,23 +182,49 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
             candidates.append(list(own[i])[:max_length])
         return item["ids"] in candidates
 
-    def best(predicate) -> bool:
-        return any(all(predicate(it, i) for i, it in enumerate(r["items"])) for r in runs)
+    def best(predicate) -> list[Mapping] | None:
+        """The items of a run where `predicate` holds for every item, else None."""
+        return next((r["items"] for r in runs
+                     if all(predicate(it, i) for i, it in enumerate(r["items"]))), None)
 
-    first = runs[0]["items"][0]
-    v = {
-        "lab1d.keys": (ok if best(lambda it, i: {"ids", "length", "label"} <= set(it["keys"]))
-                       else fail)(f"expected keys ids, length, label; saw {first['keys']}"),
-        "lab1d.truncation": (ok if best(lambda it, i: ids_ok(it, i)) else fail)(
-            f"expected the review's ids cut to max_length={max_length}; saw "
-            f"{len(first['ids'])} ids for a review of {len(expected_ids[0])} words"),
-        "lab1d.length": (ok if best(lambda it, i: it["length"] == len(it["ids"])) else fail)(
-            f"expected length == len(ids); saw length {first['length']} for "
-            f"{len(first['ids'])} ids"),
-        "lab1d.label": (ok if best(lambda it, i: it["label"] == labels01[i]) else fail)(
+    def first_bad(predicate) -> tuple[int, Mapping]:
+        """The first probe item of the first run where `predicate` fails."""
+        items = runs[0]["items"]
+        i = next(i for i, it in enumerate(items) if not predicate(it, i))
+        return i, items[i]
+
+    def keys_ok(it: Mapping, i: int) -> bool:
+        return {"ids", "length", "label"} <= set(it["keys"])
+
+    def length_ok(it: Mapping, i: int) -> bool:
+        return it["length"] == len(it["ids"])
+
+    v: dict[str, Verdict] = {}
+    if best(keys_ok):
+        v["lab1d.keys"] = ok("items hold the keys ids, length and label")
+    else:
+        _, it = first_bad(keys_ok)
+        v["lab1d.keys"] = fail(f"expected keys ids, length, label; saw {it['keys']}")
+    if best(ids_ok):
+        v["lab1d.truncation"] = ok(f"each review's ids are cut to max_length={max_length}")
+    else:
+        i, it = first_bad(ids_ok)
+        want = list(expected_ids[i])[:max_length]
+        v["lab1d.truncation"] = fail(
+            f"expected the ids of probe review {i + 1} ({len(expected_ids[i])} words) cut to "
+            f"max_length={max_length}: {want}; saw {it['ids']} ({len(it['ids'])} ids)")
+    if best(length_ok):
+        v["lab1d.length"] = ok("length equals the number of ids")
+    else:
+        _, it = first_bad(length_ok)
+        v["lab1d.length"] = fail(f"expected length == len(ids); saw length {it['length']} "
+                                 f"for {len(it['ids'])} ids")
+    if best(lambda it, i: it["label"] == labels01[i]):
+        v["lab1d.label"] = ok("label is 1 for positive and 0 for negative reviews")
+    else:
+        v["lab1d.label"] = fail(
             "expected label 1 for positive and 0 for negative; saw "
-            f"{[it['label'] for it in runs[0]['items']]} for {list(labels01)}"),
-    }
+            f"{[it['label'] for it in runs[0]['items']]} for {list(labels01)}")
     return v
 
 
@@ -241,20 +272,54 @@ def judge_init(data: Mapping, configs: Sequence[Mapping],
     }
 
 
-def judge_forward(data: Mapping, batch: int, output_dim: int) -> dict[str, Verdict]:
-    """Output [batch, output_dim]; padding the batch further or running a row alone agrees."""
+def judge_forward(data: Mapping, batch: int, output_dim: int,
+                  reference_logits: Sequence[Sequence[float]] | None = None
+                  ) -> dict[str, Verdict]:
+    """Output [batch, output_dim]; padding the batch further or running a row alone agrees;
+    with the layers found by type set to the probe's weights, the same logits as the
+    reference forward (up to a constant per row, so log-probabilities also pass: both give
+    the same cross-entropy loss; probabilities do not)."""
     v: dict[str, Verdict] = {}
     shape_ok = data["shape"] == [batch, output_dim] and data["finite"]
-    v["lab1e_forward.shape"] = (ok if shape_ok else fail)(
-        f"expected finite logits of shape [{batch}, {output_dim}]; saw {data['shape']}")
+    v["lab1e_forward.shape"] = ok(f"finite outputs of shape {data['shape']}") if shape_ok else (
+        fail(f"expected finite logits of shape [{batch}, {output_dim}]; saw {data['shape']}"
+             + ("" if data["finite"] else " with values that are not finite")))
     wider = _max_gap(data["padded"], data["wider"])
     alone = _max_gap(data["padded"], data["alone"])
-    v["lab1e_forward.padding"] = (ok if wider < 1e-4 and alone < 1e-4 else fail)(
-        "expected a sequence's output not to change when the batch is padded further or when "
-        "it runs alone (padding must be skipped, e.g. packed); largest change "
-        f"{max(wider, alone):.3g}"
-    )
+    if wider < 1e-4 and alone < 1e-4:
+        v["lab1e_forward.padding"] = ok(
+            "a sequence's output stays the same when the batch is padded further or when it "
+            f"runs alone (largest change {max(wider, alone):.3g})")
+    else:
+        v["lab1e_forward.padding"] = fail(
+            "expected a sequence's output not to change when the batch is padded further or "
+            "when it runs alone (padding must be skipped, e.g. packed); largest change "
+            f"{max(wider, alone):.3g}")
+    v["lab1e_forward.logits"] = _judge_logits(data, reference_logits)
     return v
+
+
+def _judge_logits(data: Mapping, reference: Sequence[Sequence[float]] | None) -> Verdict:
+    seen = data.get("logits")
+    if seen is None or reference is None:
+        return ok("outputs judged by their shape and padding only: "
+                  + (data.get("layers") or "no reference to compare"))
+    gap = _max_gap([_centred(r) for r in seen], [_centred(r) for r in reference])
+    if gap < 1e-4:
+        return ok("with the grader's weights in its embedding, LSTM and linear layer, the "
+                  f"forward gives the reference's logits (largest difference {gap:.2g})")
+    probabilities = all(math.isclose(sum(r), 1.0, abs_tol=1e-4) and min(r) >= 0 for r in seen)
+    return fail(
+        "expected the forward to return logits (the linear layer's output, as "
+        "CrossEntropyLoss takes them); with the grader's weights in its embedding, LSTM and "
+        f"linear layer it differs from the reference forward by up to {gap:.3g}"
+        + (" and each row sums to 1: these are probabilities (remove the softmax)"
+           if probabilities else ""))
+
+
+def _centred(row: Sequence[float]) -> list[float]:
+    mean = sum(row) / len(row) if row else 0.0
+    return [x - mean for x in row]
 
 
 def _max_gap(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> float:
@@ -267,29 +332,42 @@ def _max_gap(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> floa
 
 # (f) training run -----------------------------------------------------------------------
 
-_FLOAT = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)")
+_FLOAT = re.compile(r"[-+]?(\d*)\.(\d+)(?:[eE]([-+]?\d+))?|[-+]?\d+[eE][-+]?\d+")
 
 
-def _printed_numbers(text: str) -> list[float]:
-    return [float(m) for m in _FLOAT.findall(text)]
+def _printed_numbers(text: str) -> list[tuple[float, float]]:
+    """Every decimal number printed, with half a unit of its last printed digit (the
+    rounding it may carry: 0.05 for ``0.7``, 0.0005 for ``0.693``)."""
+    numbers = []
+    for match in _FLOAT.finditer(text):
+        decimals = len(match.group(2) or "")
+        exponent = int(match.group(3) or 0) if match.group(2) is not None else int(
+            match.group(0).lower().split("e")[1])
+        numbers.append((float(match.group(0)), 0.5 * 10.0 ** (exponent - decimals) + 1e-9))
+    return numbers
 
 
-def _was_printed(value: float, numbers: Sequence[float]) -> bool:
-    """True when `value` appears among printed numbers, at any rounding of 2+ decimals."""
-    return any(abs(n - value) <= 0.006 or abs(n - 100 * value) <= 0.6 for n in numbers)
+def _was_printed(value: float, numbers: Sequence[tuple[float, float]]) -> bool:
+    """True when `value` appears among printed numbers (as a fraction or a percentage),
+    within the printed precision, and never stricter than 0.006 (0.6 points of a
+    percentage): an epoch's mean loss may be weighted by batch size or summed in float32."""
+    return any(abs(n - value) <= max(half, 0.006) or abs(n - 100 * value) <= max(half, 0.6)
+               for n, half in numbers)
 
 
 def judge_training(data: Mapping, n_epochs: int,
                    accuracy_band: Sequence[float] | None = None) -> dict[str, Verdict]:
-    """Per-epoch loss reported and falling (at full size: test accuracy inside the band of
-    real runs), best-validation weights tested, a prediction printed."""
+    """Per-epoch loss reported, training loss falling, at full size the test accuracy inside
+    the band of real runs (a check of its own), best-validation weights tested, a
+    prediction printed."""
     calls = data["calls"]
     raised = data.get("raised")
     trains = [c for c in calls if c["kind"] == "train"]
     if raised and not trains:
         return {c: fail(f"train_and_test_model_with_hparams(...) raised {raised} before any "
                         "training epoch") for c in ("lab1f.epochs", "lab1f.falling",
-                                                    "lab1f.best_weights", "lab1f.prediction")}
+                                                    "lab1f.accuracy", "lab1f.best_weights",
+                                                    "lab1f.prediction")}
     evals = [c for c in calls if c["kind"] == "evaluate"]
     train_rows = {c["rows"] for c in trains}
     test_rows = evals[-1]["rows"] if evals else None
@@ -299,20 +377,32 @@ def judge_training(data: Mapping, n_epochs: int,
     v: dict[str, Verdict] = {}
     losses = [c["loss"] for c in trains]
     reported = sum(_was_printed(x, numbers) for x in losses if x is not None)
-    v["lab1f.epochs"] = (ok if len(trains) == n_epochs and reported == n_epochs else fail)(
-        f"expected {n_epochs} epochs, each training and validation loss printed; saw "
-        f"{len(trains)} training epochs, {reported} of their mean losses printed"
-    )
-    falling = len(losses) >= 2 and all(x is not None for x in losses) and losses[-1] < losses[0]
+    if len(trains) == n_epochs and reported == n_epochs:
+        v["lab1f.epochs"] = ok(f"{n_epochs} epochs ran, each epoch's mean training loss printed")
+    else:
+        v["lab1f.epochs"] = fail(
+            f"expected {n_epochs} epochs, each training and validation loss printed; saw "
+            f"{len(trains)} training epochs"
+            + (f", only {reported} of their mean losses printed" if reported < len(trains)
+               else ""))
+    shown = ", ".join(f"{x:.3f}" for x in losses if x is not None)
+    if len(losses) >= 2 and all(x is not None for x in losses) and losses[-1] < losses[0]:
+        v["lab1f.falling"] = ok(f"the training loss falls over the epochs: {shown}")
+    else:
+        v["lab1f.falling"] = fail(
+            f"expected the training loss to fall over the epochs; saw losses {shown or 'none'}")
     test_acc = tests[-1]["acc"] if tests else None
-    in_band = accuracy_band is None or (
-        test_acc is not None and accuracy_band[0] <= test_acc <= accuracy_band[1])
-    v["lab1f.falling"] = (ok if falling and in_band else fail)(
-        "expected the training loss to fall over the epochs"
-        + (f" and a test accuracy within {accuracy_band[0]}-{accuracy_band[1]} as in real runs"
-           f" (saw {test_acc})" if accuracy_band else "")
-        + "; saw losses " + ", ".join(f"{x:.3f}" for x in losses if x is not None)
-    )
+    if accuracy_band is None:
+        v["lab1f.accuracy"] = ok(
+            f"test accuracy {_show_acc(test_acc)}: the band of real runs applies to the full "
+            "IMDB file only")
+    elif test_acc is not None and accuracy_band[0] <= test_acc <= accuracy_band[1]:
+        v["lab1f.accuracy"] = ok(f"test accuracy {test_acc:.3f} lies within "
+                                 f"{accuracy_band[0]}-{accuracy_band[1]}, as in real runs")
+    else:
+        v["lab1f.accuracy"] = fail(
+            f"expected a test accuracy within {accuracy_band[0]}-{accuracy_band[1]} as in real "
+            f"runs; saw {_show_acc(test_acc)}")
     if valid and tests:
         epoch_evals = valid[:len(trains)] if trains else valid
         best = min(epoch_evals, key=lambda c: c["loss"])
@@ -344,6 +434,10 @@ def judge_training(data: Mapping, n_epochs: int,
                else f"the run stopped first: it raised {raised}" if raised
                else "no prediction was made"))
     return v
+
+
+def _show_acc(value: float | None) -> str:
+    return "none (no test evaluation)" if value is None else f"{value:.3f}"
 
 
 def _is_prob(text: str) -> bool:

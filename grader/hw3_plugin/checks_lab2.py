@@ -11,25 +11,44 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .verdict import Verdict, fail, ok
 
+# The hub names of the pretrained GPT-2 small: `lab2a.load` wants exactly one of them (not
+# distilgpt2, gpt2-medium, or a fine-tuned folder whose path contains "gpt2").
+GPT2_NAMES = frozenset({"gpt2", "openai-community/gpt2"})
+
 # (a) generation -------------------------------------------------------------------------
 
 
 def judge_generation(data: Mapping, prompt: str, max_length: int,
                      count_tokens: Callable[[str], int]) -> dict[str, Verdict]:
-    """Text that starts with the prompt, goes on past it, and respects max_length."""
+    """Text that starts with the prompt, goes on past it, and respects max_length.
+
+    The length is the token count of the sequences ``model.generate`` returned (the probe
+    records them); only when generate was never called (a hand-written loop) is the text
+    tokenized again, which may differ by a token from what was generated.
+    """
     text = data.get("returned") or data.get("printed") or ""
     text = text.strip()
     v: dict[str, Verdict] = {}
     starts = " ".join(text.split()).startswith(" ".join(prompt.split()))
     longer = len(text) > len(prompt.strip())
-    v["lab2a.prompt"] = (ok if starts and longer else fail)(
-        "expected generated text that begins with the prompt and continues it; saw "
-        + (repr(text[:80]) if text else "no text returned or printed")
-    )
-    tokens = count_tokens(text) if text else 0
-    v["lab2a.max_length"] = (ok if 0 < tokens <= max_length + 1 else fail)(
-        f"expected at most max_length={max_length} tokens in the output; saw {tokens}"
-    )
+    if starts and longer:
+        v["lab2a.prompt"] = ok(f"the text begins with the prompt and continues it: "
+                               f"{text[:80]!r}")
+    else:
+        v["lab2a.prompt"] = fail(
+            "expected generated text that begins with the prompt and continues it; saw "
+            + (repr(text[:80]) if text else "no text returned or printed"))
+    generated = data.get("generated_lengths") or []
+    if generated:
+        tokens, how, slack = max(generated), "generated", 0
+    else:
+        tokens, how, slack = (count_tokens(text) if text else 0), "in the text, re-tokenized", 1
+    if 0 < tokens <= max_length + slack:
+        v["lab2a.max_length"] = ok(f"{tokens} tokens {how}, within max_length={max_length}")
+    else:
+        v["lab2a.max_length"] = fail(
+            f"expected at most max_length={max_length} tokens, prompt included; saw {tokens} "
+            f"tokens {how}")
     return v
 
 
@@ -39,16 +58,15 @@ def judge_loading(facts: Mapping) -> dict[str, Verdict]:
     the same name (the Spring 2025 handout does); the global ones when none was seen."""
     tokenizers = facts.get("loaded_tokenizers", [])[:1] or facts.get("tokenizers", [])
     pad_ok = any(t["pad"] is not None and t["pad"] == t["eos"] for t in tokenizers)
-    loaded = [x for x in facts.get("loaded", []) if "gpt2" in x["source"].lower()]
+    sources = [x["source"] for x in facts.get("loaded", [])]
+    loaded = [x for x in sources if x.strip().rstrip("/") in GPT2_NAMES]
     return {
-        "lab2a.pad_token": (ok if pad_ok else fail)(
+        "lab2a.pad_token": ok("tokenizer.pad_token is the eos token") if pad_ok else fail(
             "expected tokenizer.pad_token set to the eos token; saw "
-            + (", ".join(f"pad={t['pad']!r}" for t in tokenizers) or "no tokenizer")
-        ),
-        "lab2a.load": (ok if loaded else fail)(
-            "expected GPT-2 loaded with from_pretrained('gpt2'); "
-            + ("it was" if loaded else "no such load was seen")
-        ),
+            + (", ".join(f"pad={t['pad']!r}" for t in tokenizers) or "no tokenizer")),
+        "lab2a.load": ok(f"GPT-2 was loaded with from_pretrained({loaded[0]!r})") if loaded
+        else fail("expected GPT-2 loaded with from_pretrained('gpt2'); no such load was seen"
+                  + (f" (loaded: {sorted(set(sources))[:4]})" if sources else "")),
     }
 
 
@@ -67,10 +85,10 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
     if not isinstance(ids, list) or not ids:
         msg = f"expected input_ids, attention_mask and labels; saw keys {sorted(cols)}"
         return {c: fail(msg) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
-    v["lab2b.labels"] = (ok if cols.get("labels") == ids else fail)(
+    v["lab2b.labels"] = ok("labels equal input_ids (the collator masks padding later)") if (
+        cols.get("labels") == ids) else fail(
         "expected labels equal to input_ids (the collator masks padding later); "
-        + ("labels missing" if "labels" not in cols else "they differ")
-    )
+        + ("labels missing" if "labels" not in cols else "they differ"))
     lengths = {len(r) for r in ids}
     width = max(lengths)
     longest = max(len(r) for r in reference_ids)
@@ -79,16 +97,19 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
         ids[i][: len(reference_ids[i])] == list(reference_ids[i])
         and all(t == pad_id for t in ids[i][len(reference_ids[i]):]) for i in fits)
         and "attention_mask" in cols)
-    v["lab2b.padding"] = (ok if padded_ok else fail)(
+    v["lab2b.padding"] = ok(
+        f"every row is padded after its text to {width} tokens, with an attention mask"
+    ) if padded_ok else fail(
         "expected every row padded (with the eos/pad token, after the text) to the same "
         f"maximum length, with an attention mask; saw row lengths {sorted(lengths)}"
-    )
+        + ("" if "attention_mask" in cols else " and no attention_mask"))
     truncated = longest > width and all(
         ids[i] == list(reference_ids[i])[:width] for i in range(len(ids)) if i not in fits)
-    v["lab2b.truncation"] = (ok if truncated and len(lengths) == 1 else fail)(
+    v["lab2b.truncation"] = ok(
+        f"a {longest}-token row is cut to the maximum length, {width} tokens"
+    ) if truncated and len(lengths) == 1 else fail(
         f"expected a row longer than the maximum length cut to it; a {longest}-token row "
-        f"gave {len(ids[-1])} tokens"
-    )
+        f"gave {len(ids[-1])} tokens")
     return v
 
 
@@ -99,26 +120,31 @@ def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str
     want = {"train": train_rows // 10, "validation": valid_rows // 10}
     found = {k: [d for d in tokenized if abs(d["rows"] - n) <= 1] for k, n in want.items()}
     v: dict[str, Verdict] = {}
-    v["lab2b.subsets"] = (ok if all(found.values()) else fail)(
+    seen_rows = sorted(d["rows"] for d in tokenized)
+    v["lab2b.subsets"] = ok(
+        f"tokenized 10% subsets of {want['train']} train and {want['validation']} validation "
+        "rows") if all(found.values()) else fail(
         f"expected tokenized 10% subsets of {want['train']} train and {want['validation']} "
-        f"validation rows; saw tokenized datasets of {sorted(d['rows'] for d in tokenized)} rows"
-    )
+        f"validation rows; saw tokenized datasets of {seen_rows or 'no'} rows")
     chosen = [d for ds in found.values() for d in ds]
     clean = bool(chosen) and all(
         "text" not in d["columns"] and d["format"] == "torch" and d.get("labels_equal_ids", False)
         for d in chosen)
-    v["lab2b.columns"] = (ok if clean else fail)(
+    shown = [(d["columns"], d["format"]) for d in chosen][:2]
+    v["lab2b.columns"] = ok(
+        f"the mapped datasets drop the text column, keep labels, in torch format: {shown}"
+    ) if clean else fail(
         "expected the mapped datasets without the text column, with labels, in torch format; "
-        f"saw {[(d['columns'], d['format']) for d in chosen][:2]}"
-    )
+        f"saw {shown}")
     masks = [c for c in facts.get("collators", []) if not c["mlm"]
              and all(lab == -100 for row_ids, row_labels in zip(c["input_ids"], c["labels"])
                      for tok, lab in zip(row_ids, row_labels) if tok == c["pad"])]
-    v["lab2b.collator"] = (ok if masks else fail)(
+    v["lab2b.collator"] = ok(
+        "a DataCollatorForLanguageModeling(tokenizer, mlm=False) sets padded label positions "
+        "to -100") if masks else fail(
         "expected DataCollatorForLanguageModeling(tokenizer, mlm=False), which sets padded "
         "label positions to -100; " + ("none found" if not facts.get("collators")
-                                        else "the collator found does not")
-    )
+                                        else "the collator found does not"))
     return v
 
 
@@ -133,11 +159,15 @@ def judge_perplexity(data: Mapping, reference: float) -> dict[str, Verdict]:
     same = (isinstance(seen, float) and isinstance(in_train, float)
             and math.isclose(seen, in_train, rel_tol=1e-6))
     return {
-        "lab2c.value": (ok if good else fail)(
+        "lab2c.value": ok(
+            f"perplexity {_show(seen)} equals the reference's {reference:.4f} on the grader's "
+            "model and batches") if good else fail(
             f"expected perplexity {reference:.4f} on the grader's model and batches (sum of "
             "token losses over the shifted labels, -100 ignored, divided by the attention "
             f"mask's sum); saw {_show(seen)}"),
-        "lab2c.eval_mode": (ok if same else fail)(
+        "lab2c.eval_mode": ok(
+            f"the same perplexity ({_show(seen)}) for a model handed over in training mode"
+        ) if same else fail(
             "expected the same perplexity for a model handed over in training mode (switch to "
             f"model.eval() and no_grad); saw {_show(seen)} in eval mode, {_show(in_train)} "
             "in training mode"),
@@ -149,10 +179,6 @@ def _show(value: object) -> str:
 
 
 # (d) and (e) fine-tuning ----------------------------------------------------------------
-
-
-def _train_losses(trainer: Mapping) -> list[float]:
-    return [e["loss"] for e in trainer["log_history"] if isinstance(e.get("loss"), float)]
 
 
 def _ran(trainer: Mapping) -> bool:
@@ -184,24 +210,15 @@ def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
                 for c in names}
     ran = [(i, t) for i, t in trainers if _ran(t)]
     i, t = (ran or trainers)[-1]
-    v = {
-        "lab2d.eval_epoch": (ok if t["eval_strategy"] == "epoch" and t["has_eval_dataset"]
-                             else fail)(
-            f"expected evaluation every epoch on the validation set; saw eval_strategy="
-            f"{t['eval_strategy']!r}"),
-        "lab2d.log_epoch": (ok if t["logging_strategy"] == "epoch" else fail)(
-            f"expected logging every epoch; saw logging_strategy={t['logging_strategy']!r}"),
-    }
-    losses = _train_losses(t)
-    moved = _moved(perplexities.get(i), pretrained)
-    v["lab2d.trained"] = (ok if ran and losses and moved else fail)(
-        f"expected trainer.train() to run all {t['max_steps']} steps and log the loss; saw "
-        f"{t['global_step']} steps, losses {[round(x, 3) for x in losses]}"
-        + ("" if moved else ", and a saved model the grader measured as unchanged"))
+    v = {"lab2d.eval_epoch": _judge_eval_epoch(t), "lab2d.log_epoch": _judge_log_epoch(t),
+         "lab2d.trained": _judge_trained(t, bool(ran), perplexities.get(i), pretrained,
+                                         "the full model")}
     saved = set(facts.get("saved", []))
     reloads = [x for x in facts.get("loaded", [])
                if any(_same_dir(x["source"], s) for s in saved | {t["output_dir"]})]
-    v["lab2d.reloaded"] = (ok if reloads else fail)(
+    v["lab2d.reloaded"] = ok(
+        f"the fine-tuned model was saved and loaded back from {reloads[0]['source']!r}"
+    ) if reloads else fail(
         "expected the fine-tuned model saved and loaded back with from_pretrained(<its folder>)"
         f"; saved to {sorted(saved) or 'nowhere'}, loaded "
         f"{[x['source'] for x in facts.get('loaded', [])]}")
@@ -225,22 +242,47 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
     wanted = {k: seen.get(k) == val if not isinstance(val, float)
               else math.isclose(seen.get(k, math.nan), val) for k, val in lora.items()}
     v = {
-        "lab2e.config": (ok if all(wanted.values()) else fail)(
+        "lab2e.config": ok(f"LoraConfig {dict(lora)}") if all(wanted.values()) else fail(
             f"expected LoraConfig {dict(lora)}; saw { {k: seen.get(k) for k in lora} }"),
-        "lab2e.trainable": (ok if t["trainable_count"] == expected_trainable
-                            and not t["trainable_non_lora"] else fail)(
+        "lab2e.trainable": ok(
+            f"only the adapter weights are trainable ({expected_trainable} parameters)"
+        ) if t["trainable_count"] == expected_trainable and not t["trainable_non_lora"]
+        else fail(
             f"expected only the adapter weights trainable ({expected_trainable} parameters); "
             f"saw {t['trainable_count']}"
             + (f", including {t['trainable_non_lora']}" if t["trainable_non_lora"] else "")),
-        "lab2e.trained": (ok if ran and _train_losses(t) and _moved(perplexities.get(i),
-                                                                     pretrained) else fail)(
-            f"expected trainer.train() to run on the LoRA model; saw {t['global_step']} of "
-            f"{t['max_steps']} steps"
-            + ("" if _moved(perplexities.get(i), pretrained)
-               else ", and a saved adapter the grader measured as unchanged")),
+        "lab2e.trained": _judge_trained(t, bool(ran), perplexities.get(i), pretrained,
+                                        "the LoRA model"),
         "lab2e.perplexity": _judge_lower(perplexities.get(i), pretrained, "LoRA", band),
     }
     return v
+
+
+def _judge_eval_epoch(t: Mapping) -> Verdict:
+    if t["eval_strategy"] == "epoch" and t["has_eval_dataset"]:
+        return ok("the validation set is evaluated every epoch")
+    return fail("expected evaluation every epoch on the validation set; saw eval_strategy="
+                f"{t['eval_strategy']!r}"
+                + ("" if t["has_eval_dataset"] else " and no eval_dataset"))
+
+
+def _judge_log_epoch(t: Mapping) -> Verdict:
+    if t["logging_strategy"] == "epoch":
+        return ok("the loss is logged every epoch")
+    return fail(f"expected logging every epoch; saw logging_strategy={t['logging_strategy']!r}")
+
+
+def _judge_trained(t: Mapping, ran: bool, measured: float | None, pretrained: float,
+                   what: str) -> Verdict:
+    """trainer.train() ran every step and the grader measured the saved model as changed.
+    How often the loss was logged is `log_epoch`'s business (one mistake, one deduction)."""
+    steps = f"{t['global_step']} of {t['max_steps']} steps"
+    if ran and _moved(measured, pretrained):
+        return ok(f"trainer.train() ran {steps} on {what}, and the saved weights changed")
+    why = [] if ran else [f"it ran {steps}" if t["max_steps"] else "train() was never called"]
+    if not _moved(measured, pretrained):
+        why.append("the grader measured the saved weights as unchanged")
+    return fail(f"expected trainer.train() to run every step on {what}; " + " and ".join(why))
 
 
 def _judge_lower(value: float | None, pretrained: float, what: str,
@@ -249,7 +291,11 @@ def _judge_lower(value: float | None, pretrained: float, what: str,
     if value is None:
         return fail(f"expected a trained model to measure after {what}; none was saved")
     good = value < pretrained and (band is None or band[0] <= value <= band[1])
-    return (ok if good else fail)(
+    if good:
+        return ok(f"the validation perplexity after {what}, {value:.3f} (measured by the "
+                  f"grader), is below the pretrained model's {pretrained:.3f}"
+                  + (f" and within {band[0]}-{band[1]} as in real runs" if band else ""))
+    return fail(
         f"expected the validation perplexity after {what} below the pretrained model's "
         f"{pretrained:.3f}" + (f" and within {band[0]}-{band[1]} as in real runs" if band
                                else "") + f" (measured by the grader); saw {value:.3f}")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import checks_lab1
 from .layouts import KIT, Layout
-from .probes_lab1 import _digest
+from .probes_lab1 import _digest, fill_weights
 from .verdict import Verdict
 
 # Lower-case words separated by single spaces, none of them a stop word: whatever a student
@@ -56,6 +56,21 @@ OTHER_MODEL = {  # shows the sizes come from the arguments, not from constants
 }
 FORWARD_ROWS = ([5, 9, 13, 2, 7, 7, 30], [4, 11, 3], [8, 21, 22, 40, 6])
 EXTRA_PADDING = 4
+
+
+def _reference_logits(seed: int) -> list[list[float]]:
+    """The reference forward on the probe batch, with the probe's seeded weights."""
+    import torch
+    from hw3_solution import lab_rnn
+
+    model = lab_rnn.LSTM(**FIXED_MODEL).eval()
+    fill_weights(model.embedding, model.lstm, model.fc, seed=seed)
+    ids = torch.full((len(FORWARD_ROWS), max(map(len, FORWARD_ROWS))), FIXED_MODEL["pad_index"])
+    for i, row in enumerate(FORWARD_ROWS):
+        ids[i, : len(row)] = torch.tensor(row)
+    lengths = torch.tensor([float(len(r)) for r in FORWARD_ROWS])
+    with torch.no_grad():
+        return model(ids, lengths).tolist()
 
 
 def _corpus(case: Mapping) -> list[str]:
@@ -139,7 +154,8 @@ class Lab1Plan:
             sizes = [ref.count_parameters(ref.LSTM(**c)) for c in (FIXED_MODEL, OTHER_MODEL)]
             return checks_lab1.judge_init(data, [FIXED_MODEL, OTHER_MODEL], sizes)
         if probe == "model_forward":
-            return checks_lab1.judge_forward(data, len(FORWARD_ROWS), FIXED_MODEL["output_dim"])
+            return checks_lab1.judge_forward(data, len(FORWARD_ROWS), FIXED_MODEL["output_dim"],
+                                             _reference_logits(seed=0))
         if probe == "training_run":
             return checks_lab1.judge_training(data, hp.N_EPOCHS, self.accuracy_band)
         raise KeyError(f"no Lab 1 probe named {probe!r}")

@@ -42,10 +42,12 @@ LAB1_PROBES = {
                                   "lab1d.label"), 30),
     "model_init": (("LSTM",), ("lab1e_init.embedding", "lab1e_init.lstm", "lab1e_init.linear",
                                "lab1e_init.dropout", "lab1e_init.params"), 30),
-    "model_forward": (("LSTM",), ("lab1e_forward.shape", "lab1e_forward.padding"), 30),
+    "model_forward": (("LSTM",), ("lab1e_forward.shape", "lab1e_forward.padding",
+                                  "lab1e_forward.logits"), 30),
 }
 TRAINING = (("train_and_test_model_with_hparams",),
-            ("lab1f.epochs", "lab1f.falling", "lab1f.best_weights", "lab1f.prediction"), 300)
+            ("lab1f.epochs", "lab1f.falling", "lab1f.accuracy", "lab1f.best_weights",
+             "lab1f.prediction"), 300)
 # The earlier Lab 1 pieces that the training check takes from the reference, and the
 # names both handouts give them (the Spring 2025 handout's (f) pads with `collate_fn`).
 REFERENCE_PIECES = ("init_weights", "load_imdb", "build_vocab", "tokenize", "IMDB", "LSTM",
@@ -256,14 +258,16 @@ class Hw3Plugin:
                 outcome = outcomes.get(job_id)
                 step = outcome.steps.get(probe) if outcome else None
                 results += self._judge_step(plan, probe, needs, checks, step, nb,
-                                            _layout(nb, job_id.split(".")[0]))
+                                            _layout(nb, job_id.split(".")[0]),
+                                            outcome.load_errors if outcome else ())
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
             results += self._judge_notebook(step, outcome.outbox if outcome else None)
         return results
 
-    def _judge_step(self, plan, probe, needs, checks, step, nb, layout) -> list[CheckResult]:
+    def _judge_step(self, plan, probe, needs, checks, step, nb, layout,
+                    load_errors=()) -> list[CheckResult]:
         missing = nb.missing(needs)
         if missing:
             return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
@@ -272,7 +276,8 @@ class Hw3Plugin:
             return _all(checks, False, "this check did not run", None)
         if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
             why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
-            return _all(checks, False, why or _outcome_message(step, needs), step.status)
+            return _all(checks, False, why or _outcome_message(step, needs, load_errors),
+                        step.status)
         try:
             verdicts = (plan.judge(probe, step.value, layout) if isinstance(plan, Lab1Plan)
                         else plan.judge(probe, step.value))
@@ -338,8 +343,11 @@ def _imports_of(module) -> str:
                      and getattr(node, "module", "") != "__future__")
 
 
-def _outcome_message(step, needs) -> str:
+def _outcome_message(step, needs, load_errors=()) -> str:
     what = f"{needs[0]}(...)"
+    if "NameError" in step.message and load_errors:  # say why the name is missing
+        return (f"{what} raised {step.message}; while loading the notebook's code: "
+                + "; ".join(load_errors[:3]))
     if "could not be loaded" in step.message:  # the notebook's top-level code, not `what`
         return f"{what} was not called: {step.message}"
     if step.status is Status.TIMEOUT:
