@@ -32,7 +32,7 @@ from .gradebook import Gradebook, grading_key
 from .intake import Candidate, discover, fingerprint, unpack
 from .jobcache import JobCache, job_key
 from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
-from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
+from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin, plugin_notes
 from .reporters import write_all
 from .sandbox.gpu import choose_gpu
 from .sandbox.isolation import choose
@@ -159,6 +159,7 @@ class Grader:
             try:
                 outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
                 results = self.plugin.judge(outcomes, ctx)
+                notes = [*plugin_notes(self.plugin, ctx), *notes]
             except Exception as exc:  # noqa: BLE001 - a crash is still a result
                 log.exception("grading %s failed", candidate.student_id)
                 error = f"the grader failed: {type(exc).__name__}: {exc}"

@@ -126,8 +126,13 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> 
 
 
 def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: int,
-                   stop_case: int) -> dict[str, Verdict]:
-    """Ids agree with the vocabulary, unknown words give UNK, stop words dropped as in (b)."""
+                   stop_case: int, stop_as_unk: Sequence[int] | None = None
+                   ) -> dict[str, Verdict]:
+    """Ids agree with the vocabulary, unknown words give UNK, stop words dropped as in (b).
+
+    `stop_as_unk`: the stop-word case's ids when stop words map to UNK, accepted as well
+    where the handout's wording allows it (the Spring 2025 handout's (c)); None: not.
+    """
     seen = data["ids"]
     plain = [i for i in range(len(expected)) if i not in (unk_case, stop_case)]
     v: dict[str, Verdict] = {}
@@ -140,11 +145,21 @@ def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: i
         list(seen[unk_case]) == list(expected[unk_case])) else fail(
         f"expected unknown words to give the UNK index: {expected[unk_case]}; "
         f"saw {seen[unk_case]}")
-    v["lab1c.stop_words"] = ok(
-        f"stop words are removed as in build_vocab: {seen[stop_case]}") if (
-        list(seen[stop_case]) == list(expected[stop_case])) else fail(
-        f"expected stop words removed as in build_vocab: {expected[stop_case]}; "
-        f"saw {seen[stop_case]}")
+    stop_seen = list(seen[stop_case])
+    if stop_as_unk is None:
+        v["lab1c.stop_words"] = ok(
+            f"stop words are removed as in build_vocab: {stop_seen}") if (
+            stop_seen == list(expected[stop_case])) else fail(
+            f"expected stop words removed as in build_vocab: {expected[stop_case]}; "
+            f"saw {stop_seen}")
+    elif stop_seen in (list(expected[stop_case]), list(stop_as_unk)):
+        v["lab1c.stop_words"] = ok(
+            "stop words are " + ("left out" if stop_seen == list(expected[stop_case])
+                                 else "mapped to UNK (the handout's (c) allows either)"))
+    else:
+        v["lab1c.stop_words"] = fail(
+            f"expected stop words left out ({expected[stop_case]}) or mapped to UNK "
+            f"({list(stop_as_unk)}); saw {stop_seen}")
     return v
 
 
@@ -346,7 +361,13 @@ def judge_training(data: Mapping, n_epochs: int,
     the band of real runs (a check of its own), best-validation weights tested, a
     prediction printed."""
     calls = data["calls"]
+    raised = data.get("raised")
     trains = [c for c in calls if c["kind"] == "train"]
+    if raised and not trains:
+        return {c: fail(f"train_and_test_model_with_hparams(...) raised {raised} before any "
+                        "training epoch") for c in ("lab1f.epochs", "lab1f.falling",
+                                                    "lab1f.accuracy", "lab1f.best_weights",
+                                                    "lab1f.prediction")}
     evals = [c for c in calls if c["kind"] == "evaluate"]
     train_rows = {c["rows"] for c in trains}
     test_rows = evals[-1]["rows"] if evals else None
@@ -410,7 +431,8 @@ def judge_training(data: Mapping, n_epochs: int,
         v["lab1f.prediction"] = fail(
             "expected the first test review's predicted class and probability printed; "
             + ("a prediction was made but its probability was not printed" if predictions
-               else "predict_sentiment was not called"))
+               else f"the run stopped first: it raised {raised}" if raised
+               else "no prediction was made"))
     return v
 
 

@@ -53,8 +53,10 @@ def judge_generation(data: Mapping, prompt: str, max_length: int,
 
 
 def judge_loading(facts: Mapping) -> dict[str, Verdict]:
-    """GPT-2 loaded from the hub name with the pad token set to the end-of-text token."""
-    tokenizers = facts.get("tokenizers", [])
+    """GPT-2 loaded from the hub name with the pad token set to the end-of-text token, on
+    the first tokenizer the notebook loaded: (a)'s, also when (b) loads another one under
+    the same name (the Spring 2025 handout does); the global ones when none was seen."""
+    tokenizers = facts.get("loaded_tokenizers", [])[:1] or facts.get("tokenizers", [])
     pad_ok = any(t["pad"] is not None and t["pad"] == t["eos"] for t in tokenizers)
     sources = [x["source"] for x in facts.get("loaded", [])]
     loaded = [x for x in sources if x.strip().rstrip("/") in GPT2_NAMES]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import checks_lab1
+from .layouts import KIT, Layout
 from .probes_lab1 import _digest, fill_weights
 from .verdict import Verdict
 
@@ -118,8 +119,9 @@ class Lab1Plan:
                               "extra_padding": EXTRA_PADDING, "seed": 0},
         }
 
-    def judge(self, probe: str, data: Mapping) -> dict[str, Verdict]:
-        """Verdicts of every check that the probe's data decides."""
+    def judge(self, probe: str, data: Mapping, layout: Layout = KIT) -> dict[str, Verdict]:
+        """Verdicts of every check that the probe's data decides, read with the wording of
+        the handout the notebook was written for (``layout``)."""
         ref = self._reference
         hp = ref.HyperParams()
         if probe == "split":
@@ -139,7 +141,11 @@ class Lab1Plan:
             return checks_lab1.judge_vocab(data, cases, hp.PAD_TOKEN, hp.UNK_TOKEN)
         if probe == "tokenize":
             expected = [ref.tokenize(TOKENIZE_VOCAB, t) for t in TOKENIZE_TEXTS]
-            return checks_lab1.judge_tokenize(data, expected, UNK_CASE, STOP_CASE)
+            as_unk = None
+            if layout.stop_words_as_unk:  # every word looked up, stop words giving UNK
+                as_unk = [TOKENIZE_VOCAB.get(w, hp.UNK_INDEX) for w in TOKENIZE_TEXTS[STOP_CASE]
+                          .split()]
+            return checks_lab1.judge_tokenize(data, expected, UNK_CASE, STOP_CASE, as_unk)
         if probe == "dataset_items":
             expected = [ref.tokenize(TOKENIZE_VOCAB, t) for t in ITEM_TEXTS]
             return checks_lab1.judge_items(data, expected, ITEM_MAX_LENGTH,

@@ -23,7 +23,7 @@ from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submis
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
 
-from . import kernel_facts, kernel_hooks, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, layouts, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .verdict import Verdict
@@ -48,8 +48,11 @@ LAB1_PROBES = {
 TRAINING = (("train_and_test_model_with_hparams",),
             ("lab1f.epochs", "lab1f.falling", "lab1f.accuracy", "lab1f.best_weights",
              "lab1f.prediction"), 300)
-# The earlier Lab 1 pieces that the training check takes from the reference.
-REFERENCE_PIECES = ("init_weights", "load_imdb", "build_vocab", "tokenize", "IMDB", "LSTM")
+# The earlier Lab 1 pieces that the training check takes from the reference, and the
+# names both handouts give them (the Spring 2025 handout's (f) pads with `collate_fn`).
+REFERENCE_PIECES = ("init_weights", "load_imdb", "build_vocab", "tokenize", "IMDB", "LSTM",
+                    "collate")
+REFERENCE_ALIASES = "collate_fn = collate\n"
 LAB2_PROBES = {
     "generate": (("generate_text",), ("lab2a.prompt", "lab2a.max_length"), 60),
     "tokenize_function": (("tokenize_function",), ("lab2b.labels", "lab2b.padding",
@@ -155,7 +158,8 @@ class Hw3Plugin:
         )]
         needs = TRAINING[0]
         if not nb.missing(needs):
-            source = (nb.module_source([*needs, "HyperParams"], exclude=REFERENCE_PIECES)
+            source = (nb.module_source([*needs, "HyperParams"],
+                                       exclude=(*REFERENCE_PIECES, "collate_fn"))
                       + "\n\n" + self._reference_lab1_source)
             jobs.append(self._job(
                 "lab1.training", ctx, module_source=source,
@@ -170,7 +174,8 @@ class Hw3Plugin:
         from hw3_solution import lab_rnn
 
         return _imports_of(lab_rnn) + "\n\n" + "\n\n".join(
-            inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES)
+            inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES
+        ) + "\n\n" + REFERENCE_ALIASES
 
     @cached_property
     def _reference_lab2(self) -> dict[str, str]:
@@ -206,25 +211,38 @@ class Hw3Plugin:
 
     def _lab2_notebook(self, nb) -> dict:
         """The student's notebook, cleaned, with the reference (b)/(c) functions defined
-        right after the student's own (so later items do not pay for earlier mistakes),
-        and the facts cell at the end."""
+        right after the student's own definitions (the cell split there), so that the
+        rest of that cell and later items use them and do not pay for earlier mistakes:
+        in the Spring 2025 handout's script layout the same cell that defines
+        `tokenize_function` maps the data set with it. The facts cell comes last."""
         notebook = nb.sanitized()
-        inserts: dict[int, list[str]] = {}
+        inserts: dict[int, list[tuple[int, str]]] = {}
         for name in LAB2_REFERENCE_PIECES:
             unit = nb.definitions.get(name)
             if unit is not None:
-                inserts.setdefault(unit.position[0], []).append(name)
+                inserts.setdefault(unit.position[0], []).append((unit.position[1], name))
         cells = []
         for index, cell in enumerate(notebook.cells):
+            if index not in inserts:
+                cells.append(cell)
+                continue
+            pieces = _split_cell(cell["source"], sorted(inserts[index]))
+            cell["source"] = pieces[0][1]
             cells.append(cell)
-            for name in inserts.get(index, []):  # fixed ids: the same job has the same key
+            for name, rest in pieces[1:]:  # fixed ids: the same job has the same key
                 cells.append(nbformat.v4.new_code_cell(self._reference_lab2[name],
                                                        id=f"hw3-reference-{name}"))
+                if rest.strip():
+                    cells.append(nbformat.v4.new_code_cell(rest, id=f"hw3-rest-{name}"))
         cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
         notebook.cells = cells
         return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
 
     # ----------------------------------------------------------------------- judging
+
+    def notes(self, ctx: SubmissionContext) -> list[str]:
+        """Which layout each notebook was graded as (feedback lines)."""
+        return [_layout(nb, lab).note(self.notebooks[lab]) for lab, nb in ctx.notebooks.items()]
 
     def judge(self, outcomes: Mapping[str, JobOutcome], ctx: SubmissionContext
               ) -> list[CheckResult]:
@@ -241,6 +259,7 @@ class Hw3Plugin:
                 outcome = outcomes.get(job_id)
                 step = outcome.steps.get(probe) if outcome else None
                 results += self._judge_step(plan, probe, needs, checks, step, nb,
+                                            _layout(nb, job_id.split(".")[0]),
                                             outcome.load_errors if outcome else ())
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
@@ -248,8 +267,8 @@ class Hw3Plugin:
             results += self._judge_notebook(step, outcome.outbox if outcome else None)
         return results
 
-    def _judge_step(self, plan, probe, needs, checks, step, nb, load_errors=()
-                    ) -> list[CheckResult]:
+    def _judge_step(self, plan, probe, needs, checks, step, nb, layout,
+                    load_errors=()) -> list[CheckResult]:
         missing = nb.missing(needs)
         if missing:
             return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
@@ -261,7 +280,8 @@ class Hw3Plugin:
             return _all(checks, False, why or _outcome_message(step, needs, load_errors),
                         step.status)
         try:
-            verdicts = plan.judge(probe, step.value)
+            verdicts = (plan.judge(probe, step.value, layout) if isinstance(plan, Lab1Plan)
+                        else plan.judge(probe, step.value))
         except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
             return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
                         f"{exc})", step.status)
@@ -295,6 +315,25 @@ def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
     """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
     on the fixtures, ranges.toml's [time_limits] at full size."""
     return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
+
+
+def _split_cell(source: str, after: list[tuple[int, str]]) -> list[tuple[str, str]]:
+    """``source`` cut after the given top-level statements (index, name), in order:
+    [("", head), (name, the code after it up to the next cut), ...]."""
+    body = ast.parse(source).body
+    lines = source.splitlines(keepends=True)
+    ends = [(body[i].end_lineno or 0, name) for i, name in after]
+    pieces, start = [], 0
+    for (end, _), label in zip(ends, ["", *(name for _, name in ends)]):
+        pieces.append((label, "".join(lines[start:end])))
+        start = end
+    pieces.append((ends[-1][1], "".join(lines[start:])))
+    return pieces
+
+
+def _layout(nb, lab: str) -> layouts.Layout:
+    """The layout a lab's notebook was written in (see layouts.detect)."""
+    return layouts.detect(lab, nb.definitions)
 
 
 def _imports_of(module) -> str:
