@@ -268,10 +268,13 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
 
 def _judge_base(on_pretrained: float | None, pretrained: float,
                 on_full: tuple[float, float] | None) -> Verdict:
-    """The adapter was trained on the pretrained GPT-2: it lowers the pretrained model's
-    perplexity by a factor at least as large as the full fine-tuned model's (an adapter
-    trained on the fine-tuned model does the reverse; one that changes nothing is
-    `lab2e.trained`'s business, not this check's)."""
+    """The adapter was trained on the pretrained GPT-2. Such an adapter lowers the
+    pretrained model's perplexity far more than the fine-tuned model's, which already
+    learned the data (on the fixtures 161.8 -> 74.3 against 17.1 -> 18.6, a loss); one
+    trained on the fine-tuned model learns a small correction that helps both about as
+    much (161.8 -> 157.9 and 17.1 -> 16.7). It fails when its gain on the fine-tuned model,
+    as a log ratio, is at least half its gain on the pretrained one. An adapter that
+    changes nothing is `lab2e.trained`'s business, not this check's."""
     if on_pretrained is None or on_full is None:
         return ok("the adapter is judged by its own perplexity alone: the comparison with the "
                   "full fine-tuned model applies once both are saved")
@@ -280,11 +283,11 @@ def _judge_base(on_pretrained: float | None, pretrained: float,
     gain_full = math.log(full / adapter_on_full)
     shown = (f"on the pretrained model {pretrained:.3f} -> {on_pretrained:.3f}, on the full "
              f"fine-tuned model {full:.3f} -> {adapter_on_full:.3f}")
-    if gain_full <= max(gain_pretrained, 0.0) + 1e-9:  # an untrained adapter: `trained`'s
-        return ok("the adapter helps the pretrained GPT-2 at least as much as the fine-tuned "
-                  f"model, as one trained on it does ({shown})")
+    if gain_full <= 1e-9 or gain_full < gain_pretrained / 2:
+        return ok("the adapter helps the pretrained GPT-2 far more than the fine-tuned model, "
+                  f"as one trained on the pretrained model does ({shown})")
     return fail("expected the LoRA adapters trained on a fresh pretrained GPT-2; they help the "
-                f"already fine-tuned model more than the pretrained one ({shown}): load the "
+                f"already fine-tuned model about as much as the pretrained one ({shown}): load the "
                 "model again with from_pretrained('gpt2') before get_peft_model")
 
 
