@@ -135,6 +135,22 @@ def test_guarded_top_level_blocks_are_kept(block: str) -> None:
     assert _run(ex.module_source(["where"]))["where"]() == "cpu"
 
 
+def test_a_block_that_updates_a_global_keeps_its_earlier_definition() -> None:
+    ex = _extract("total = 10\nfor x in [1, 2]:\n    total += x\n"
+                  "# %%\ndef get():\n    return total\n")
+    ns = _run(ex.module_source(["get"]))
+    assert ns["get"]() == 13 and ns[IMPORT_ERRORS] == []
+
+
+def test_a_top_level_loop_that_never_ends_is_stopped(monkeypatch) -> None:
+    monkeypatch.setattr("autograder.extract.COMPUTED_BUDGET_S", 0.5)
+    ex = _extract("steps = 0\nwhile True:\n    steps += 1\n"
+                  "# %%\ndef count():\n    return steps\n")
+    ns = _run(ex.module_source(["count"]))
+    assert ns["count"]() > 0
+    assert any(e.startswith("while True:") and "TimeoutError" in e for e in ns[IMPORT_ERRORS])
+
+
 def test_input_is_answered_with_an_empty_line() -> None:
     text, _, notes = clean_cell("name = input('Press Enter to start... ')\nx = name + 'ok'\n")
     assert "input(" not in text and _run(text)["x"] == "ok"

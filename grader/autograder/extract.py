@@ -71,6 +71,9 @@ class Unit:
     position: Pos
     def_refs: frozenset[str]  # needed when the statement itself runs
     call_refs: frozenset[str]  # needed only when its functions are called
+    # names it binds and also reads (``for x in xs: total += x``): their earlier definition
+    # is needed too
+    self_refs: frozenset[str] = frozenset()
 
 
 # ------------------------------------------------------------------- cell cleaning
@@ -298,6 +301,14 @@ def _global_refs(code: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(at_def - _BUILTINS), frozenset(at_call - _BUILTINS - at_def)
 
 
+def _read_names(stmt: ast.stmt) -> set[str]:
+    """Names a statement reads (``x`` in ``x += 1`` included)."""
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load)} | {
+        n.target.id for n in ast.walk(stmt)
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+
+
 def _units_of_cell(tree: ast.Module, cell: int) -> list[Unit]:
     units = []
     for index, stmt in enumerate(tree.body):
@@ -307,7 +318,9 @@ def _units_of_cell(tree: ast.Module, cell: int) -> list[Unit]:
         kind, names = kind_names
         code = ast.unparse(stmt)
         at_def, at_call = _global_refs(code)
-        units.append(Unit(kind, frozenset(names), code, (cell, index), at_def - names, at_call))
+        units.append(Unit(kind, frozenset(names), code, (cell, index), at_def - names, at_call,
+                          frozenset(_read_names(stmt) & names) if kind == "block"
+                          else frozenset()))
     return units
 
 
@@ -415,6 +428,13 @@ class ExtractedNotebook:
                 continue
             chosen[unit.position] = unit
             todo.extend(n for n in unit.def_refs | unit.call_refs if n not in excluded)
+            for name in unit.self_refs:  # the definition before the block that updates it
+                earlier = [u for u in self.units if name in u.names
+                           and u.position < unit.position and u.position not in chosen]
+                if earlier:
+                    chosen[earlier[-1].position] = earlier[-1]
+                    todo.extend(n for n in earlier[-1].def_refs | earlier[-1].call_refs
+                                if n not in excluded)
         return _ordered(list(chosen.values()))
 
     def module_source(self, names: Iterable[str], exclude: Iterable[str] = ()) -> str:
@@ -422,7 +442,7 @@ class ExtractedNotebook:
         globals such as ``hparams = HyperParams()``, top-level ``if``/``for``/``with``/
         ``try`` blocks that bind them) and the imports that bind the names they use, each
         import guarded. Globals computed by notebook functions (``STOP_WORDS =
-        english_stop_words()``) are kept, guarded: together they get COMPUTED_BUDGET_S
+        english_stop_words()``) and blocks are kept, guarded: together they get COMPUTED_BUDGET_S
         seconds, and one that fails or runs out of time is reported in IMPORT_ERRORS
         while the rest loads. Other top-level statements (calls, prints) are left out."""
         units = self.closure(names, exclude)
@@ -439,7 +459,8 @@ class ExtractedNotebook:
         for name, statement in IPYTHON_ONLY_NAMES.items():
             if name in needed and name not in bound:
                 lines.append(_guarded(statement))
-        computed = {u.position for u in units if self._computed_by_notebook(u)}
+        computed = {u.position for u in units  # a block may be a loop: timed as well
+                    if u.kind == "block" or self._computed_by_notebook(u)}
         if computed:
             lines.append(_TIME_LIMIT.format(budget=COMPUTED_BUDGET_S))
         lines.extend(_guarded(u.code, timed=True) if u.position in computed else u.code
