@@ -13,6 +13,7 @@ import ast
 import inspect
 import json
 import logging
+import re
 import tomllib
 from collections.abc import Mapping
 from functools import cached_property
@@ -115,6 +116,8 @@ class Hw3Plugin:
         self._env = {k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()}
         # `datasets` takes file locks in its cache: the notebook gets a writable copy.
         self._writable = {"hf-datasets": Path(env["HF_DATASETS_CACHE"])}
+        self._empty_dir = ctx.cache_dir / "empty-folder"
+        self._empty_dir.mkdir(parents=True, exist_ok=True)
         ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
         self.lab1 = Lab1Plan(Path(source.imdb_csv), ranges["lab1"])
         self.lab2 = Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"])
@@ -165,6 +168,7 @@ class Hw3Plugin:
                 steps=(Step("training_run", "probes_lab1:training_run", ({},),
                             timeout_s=ctx.timeout(self._limits["lab1_training"])),),
                 probe_modules=(Path(probes_lab1.__file__),), gpu=self._gpu,
+                writable_files={name: self._empty_dir for name in made_folders(nb)},
             ))
         return jobs
 
@@ -314,6 +318,34 @@ def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
     """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
     on the fixtures, ranges.toml's [time_limits] at full size."""
     return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
+
+
+def made_folders(nb) -> list[str]:
+    """Relative folders the notebook's top-level code makes with a literal name
+    (``os.makedirs('resources')``, ``os.mkdir(...)``, ``Path('x').mkdir()``; the Spring 2025
+    handout's setup cell makes ``resources``): the training job's work folder gets them
+    empty, as the student's kernel had them, since top-level calls are not extracted."""
+    found = []
+    for source in nb.cleaned.values():
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        for stmt in body:
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+                continue
+            target = None
+            if call.func.attr in ("makedirs", "mkdir") and call.args:
+                target = call.args[0]
+            if call.func.attr == "mkdir" and isinstance(call.func.value, ast.Call) \
+                    and call.func.value.args:
+                target = call.func.value.args[0]
+            name = target.value if isinstance(target, ast.Constant) else None
+            if isinstance(name, str) and re.fullmatch(r"[\w.-]+", name.strip("./")) \
+                    and ".." not in name:
+                found.append(name.strip("./"))
+    return sorted(set(found))
 
 
 def _split_cell(source: str, after: list[tuple[int, str]]) -> list[tuple[str, str]]:
