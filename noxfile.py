@@ -27,9 +27,11 @@ def _install(session: nox.Session, extras: str = "") -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the kit's test suite (pytest with per-test time limits) and the linter."""
+    """Run the linter, the import contracts (pyproject's [tool.importlinter]) and the kit's
+    test suite (pytest with per-test time limits)."""
     _install(session, "[test]")
     session.run("ruff", "check", ".")
+    session.run("lint-imports")
     session.run("pytest", *(session.posargs or ["-q"]))
 
 

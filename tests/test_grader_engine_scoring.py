@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import hw3_plugin
@@ -165,3 +166,33 @@ def test_settings_errors_name_their_source(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown setting 'speed'"):
         resolve({}, env={}, config_file=file)
     assert "timeout_scale" in Settings.help()
+
+
+def test_every_setting_is_a_flag_with_help() -> None:
+    from autograder.cli import parser
+
+    text = parser().format_help()
+    for name, help_ in Settings.help().items():
+        assert help_, name
+        if name != "submissions":
+            assert "--" + name.replace("_", "-") in text, name
+    args = vars(parser().parse_args(["a", "b", "--max-file-mb", "5", "--no-job-cache",
+                                     "--regrade", "--isolation", "rlimits"]))
+    args.pop("config")
+    got = resolve(args, env={})
+    assert (got.submissions, got.max_file_mb, got.job_cache, got.regrade, got.isolation) == (
+        (Path("a"), Path("b")), 5, False, True, "rlimits")
+    assert got.progress is True and got.workers == Settings().workers  # not given: default
+
+
+def test_settings_from_environment_and_file_name_their_source(tmp_path: Path) -> None:
+    got = resolve({}, env={"AUTOGRADE_SUBMISSIONS": f"x{os.pathsep}y",
+                           "AUTOGRADE_PROGRESS": "off"})
+    assert got.submissions == (Path("x"), Path("y")) and got.progress is False
+    file = tmp_path / "grade.toml"
+    file.write_text('[grade]\nworkers = -1\nsubmissions = ["p", "q"]\n')
+    with pytest.raises(ConfigError, match=f"workers=-1 \\(from settings file {file}\\)"):
+        resolve({}, env={}, config_file=file)
+    assert resolve({"workers": 3}, env={}, config_file=file).submissions == (Path("p"),
+                                                                              Path("q"))
+    assert Settings().to_json()["submissions"] == ["fixtures/submissions"]

@@ -244,3 +244,23 @@ def test_the_tone_classifier_catches_the_reported_contradictions(passed, message
 ])
 def test_the_tone_classifier_accepts_agreeing_messages(passed, message):
     assert contradiction(passed, message) is None
+
+
+LORA = {"r": 64, "alpha": 16.0, "dropout": 0.1, "bias": "none", "task_type": "causal_lm"}
+
+
+@pytest.mark.parametrize(("pretrained", "on_pretrained", "on_full", "passed"), [
+    (161.818, 74.311, (17.072, 18.636), True),  # the reference sample: it hurts the tuned one
+    (60.0, 40.0, (30.0, 29.0), True),  # helps both, the pretrained far more
+    (161.818, 157.928, (17.072, 16.687), False),  # the bug-lora-on-finetuned sample
+    (60.0, 55.0, (30.0, 25.0), False),  # helps the fine-tuned model more
+    (60.0, 60.0, (30.0, 30.0), True),  # an untrained adapter changes nothing: trained's loss
+])
+def test_lora_base_is_told_by_the_adapter_effect_on_each_model(pretrained, on_pretrained,
+                                                               on_full, passed):
+    trainer = {"peft": True, "global_step": 10, "max_steps": 10, "log_history": [],
+               "lora": dict(LORA), "trainable_count": 100, "trainable_non_lora": []}
+    v = checks_lab2.judge_lora({"trainers": [trainer]}, {0: on_pretrained}, pretrained, 100,
+                               LORA, on_full={0: on_full})
+    assert v["lab2e.base"].passed is passed, v["lab2e.base"].message
+    assert contradiction(passed, v["lab2e.base"].message) is None

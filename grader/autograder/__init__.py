@@ -1,9 +1,9 @@
 """Grading engine for notebook homework: intake, extraction, sandboxed runs, scoring,
 gradebook and reports. The homework itself is a plug-in (see ``plugin.py``)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 
-try:
-    __version__ = version("hw3-kit")
-except PackageNotFoundError:  # running from a source tree that was never installed
+try:  # the version of whichever distribution installed this package
+    __version__ = version(packages_distributions()[__name__][0])
+except (KeyError, IndexError, PackageNotFoundError):  # a source tree never installed
     __version__ = "0+unknown"

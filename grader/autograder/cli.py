@@ -1,39 +1,57 @@
-"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``)."""
+"""``autograde``: grade submissions (a thin layer over ``pipeline.run_batch``).
+
+Every setting of ``config.Settings`` is a flag generated from its field (name, type, help,
+choices, default): ``--timeout-scale``, ``--memory-mb``, ``--progress/--no-progress`` ...;
+the submissions are the positional arguments.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import GPU_CHOICES, ISOLATION_CHOICES, Settings, resolve
+from .config import Settings, resolve
 from .errors import GraderError
 
 
+def _add_setting(p: argparse.ArgumentParser, name: str) -> None:
+    field = Settings.model_fields[name]
+    default = field.default
+    shown = ", ".join(map(str, default)) if isinstance(default, tuple) else default
+    help_ = field.description if default is None else f"{field.description} (default: {shown})"
+    if name == "submissions":
+        p.add_argument(name, nargs="*", type=Path, help=help_)
+        return
+    flag = "--" + name.replace("_", "-")
+    kind = field.annotation
+    if kind is bool:
+        p.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                       help=help_)
+        return
+    choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
+    if choices:
+        p.add_argument(flag, dest=name, choices=choices, help=help_)
+    elif kind in (int, float, Path):
+        p.add_argument(flag, dest=name, type=kind, help=help_)
+    else:
+        p.add_argument(flag, dest=name, help=help_)
+
+
 def parser() -> argparse.ArgumentParser:
-    helps = Settings.help()
     p = argparse.ArgumentParser(
         prog="autograde",
         description="Grade notebook submissions in a sandbox; write grades.csv, feedback, "
                     "Gradescope results and a class summary. Settings also come from "
                     "AUTOGRADE_<NAME> environment variables and a [grade] table in "
                     "autograde.toml (command line > environment > file > default).")
-    p.add_argument("submissions", nargs="*", type=Path,
-                   help=helps["submissions"] + " (default: fixtures/submissions)")
-    p.add_argument("--out", type=Path, help=helps["out"] + " (default: ./grading-output)")
-    p.add_argument("--data", help=helps["data"])
-    p.add_argument("--regrade", action="store_true", default=None, help=helps["regrade"])
-    p.add_argument("--isolation", choices=ISOLATION_CHOICES, help=helps["isolation"])
-    p.add_argument("--gpu", choices=GPU_CHOICES, help=helps["gpu"])
-    p.add_argument("--timeout-scale", type=float, dest="timeout_scale",
-                   help=helps["timeout_scale"])
-    p.add_argument("--plugin", help=helps["plugin"])
-    p.add_argument("--memory-mb", type=int, dest="memory_mb", help=helps["memory_mb"])
-    p.add_argument("--no-progress", action="store_false", dest="progress", default=None,
-                   help="hide the progress bar")
-    p.add_argument("--config", type=Path, help="settings file (TOML with a [grade] table)")
+    for name in Settings.names():
+        _add_setting(p, name)
+    p.add_argument("--config", type=Path, help="settings file (TOML with a [grade] table; "
+                   "default: $AUTOGRADE_CONFIG, else ./autograde.toml when it exists)")
     return p
 
 
@@ -53,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"graded {len(result.graded)}, already graded {len(result.skipped)} "
           f"(use --regrade to grade again), inputs skipped {len(result.problems)}; "
-          f"sandbox isolation: {result.isolation.value}; training items on "
+          f"sandbox isolation: {result.isolation.value}; GPU jobs on "
           f"{result.gpu or 'the CPU'}")
     for kind, path in result.outputs.items():
         print(f"  {kind}: {path}")

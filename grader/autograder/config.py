@@ -1,148 +1,124 @@
-"""Settings of a grading run: one frozen dataclass with help text, one resolver.
+"""Settings of a grading run, declared once: one frozen pydantic model whose fields carry the
+type, default, help text and constraints; the command line (``cli.py``), the environment and
+the settings file are all read from it.
 
 Precedence (highest first): command line > environment (``AUTOGRADE_<NAME>``) > settings
 file (TOML, table ``[grade]``) > default. A bad value's error names where it came from.
 The settings file is ``--config FILE``, else ``$AUTOGRADE_CONFIG``, else ``./autograde.toml``
 when it exists.
+
+Decision: pydantic validates and documents the fields, and the three sources are merged
+here in a few lines rather than through pydantic-settings' sources, because the error must
+name the one source a bad value came from (pydantic-settings merges the sources before it
+validates, so its errors cannot say which one).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
 ENV_PREFIX = "AUTOGRADE_"
 DEFAULT_CONFIG_FILE = Path("autograde.toml")
-ISOLATION_CHOICES = ("auto", "bwrap", "unshare", "rlimits")
-GPU_CHOICES = ("auto", "on", "off")
+PLUGIN_GROUP = "autograder.homeworks"  # entry-point group of homework plug-ins
+IsolationChoice = Literal["auto", "bwrap", "unshare", "rlimits"]
+GpuChoice = Literal["auto", "on", "off"]
+ISOLATION_CHOICES: tuple[str, ...] = get_args(IsolationChoice)
+GPU_CHOICES: tuple[str, ...] = get_args(GpuChoice)
 
 
-def _setting(default: Any, help: str, **kw: Any) -> Any:
-    if isinstance(default, tuple):
-        return field(default_factory=lambda: default, metadata={"help": help, **kw})
-    return field(default=default, metadata={"help": help, **kw})
+class Settings(BaseModel):
+    """Every knob of a grading run, with its default and help (each field's description).
+    Built directly, a bad value raises pydantic's ValidationError (a ValueError); through
+    ``resolve``, a ConfigError naming the value's source."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of a grading run, with its default and help."""
-
-    submissions: tuple[Path, ...] = _setting(
+    submissions: tuple[Path, ...] = Field(
         (Path("fixtures/submissions"),),
-        "submissions to grade: a folder of submissions, one student's folder, one code.zip, "
-        "or a class zip exported by a course site",
+        description="submissions to grade: a folder of submissions, one student's folder, one "
+        "code.zip, or a class zip exported by a course site (environment and file: paths "
+        f"joined by {os.pathsep!r})",
     )
-    out: Path = _setting(Path("grading-output"), "output folder (grades, feedback, gradebook)")
-    data: str = _setting(
-        "fixtures", "data the plug-in grades on: 'fixtures' (bundled) or a folder of real data"
-    )
-    plugin: str = _setting(
-        "hw3_plugin:plugin",
-        "the homework plug-in, 'module:attribute' (an object or a factory taking no argument)",
-    )
-    regrade: bool = _setting(False, "grade again submissions already in the gradebook")
-    isolation: str = _setting(
-        "auto",
-        "sandbox isolation: auto (strongest that works), bwrap, unshare, or rlimits",
-        choices=ISOLATION_CHOICES,
-    )
-    gpu: str = _setting(
-        "auto",
-        "GPU for the training items (Lab 1's training, the LabLLM notebook): auto (one when "
-        "CUDA is present), on (required), off (the CPU only)",
-        choices=GPU_CHOICES,
-    )
-    timeout_scale: float = _setting(
-        1.0, "multiply every time limit by this factor (> 0)", positive=True
-    )
-    memory_mb: int = _setting(
-        6144, "memory limit of a sandboxed process, MiB (address space; data segment for a "
-        "job on the GPU)", positive=True
-    )
-    max_processes: int = _setting(
-        512, "process/thread limit (RLIMIT_NPROC; not enforced for root)", positive=True
-    )
-    max_file_mb: int = _setting(
-        1024, "largest file a sandboxed process may write, MiB", positive=True
-    )
-    output_cap_kb: int = _setting(
-        64, "student stdout/stderr kept per step, KiB (the tail)", positive=True
-    )
-    threads: int = _setting(1, "CPU threads for torch/BLAS inside the sandbox", positive=True)
-    zip_max_mb: int = _setting(1024, "largest total unpacked size of one zip, MiB", positive=True)
-    zip_max_files: int = _setting(5000, "most files one zip may hold", positive=True)
-    zip_max_ratio: float = _setting(
-        200.0, "highest compression ratio of a member over 1 MiB", positive=True
-    )
-    progress: bool = _setting(True, "show a progress bar")
-    workers: int = _setting(2, "sandboxed jobs of one submission run at once", positive=True)
-    job_cache: bool = _setting(
-        True, "reuse the outcome of an identical job (same code, inputs, data, versions)")
+    out: Path = Field(Path("grading-output"),
+                      description="output folder (grades, feedback, gradebook)")
+    data: str = Field("fixtures", description="data the plug-in grades on: 'fixtures' (the "
+                      "plug-in's bundled data) or a folder of real data")
+    plugin: str | None = Field(
+        None, description=f"the homework plug-in: an entry-point name of the {PLUGIN_GROUP!r} "
+        "group or 'module:attribute' (an object or a factory taking no argument); default: "
+        "the only plug-in installed")
+    regrade: bool = Field(False, description="grade again submissions already in the gradebook")
+    isolation: IsolationChoice = Field(
+        "auto", description="sandbox isolation: auto (strongest that works), bwrap, unshare, "
+        "or rlimits")
+    gpu: GpuChoice = Field(
+        "auto", description="GPU for the jobs the plug-in marks as GPU jobs: auto (one when "
+        "CUDA is present), on (required), off (the CPU only)")
+    timeout_scale: float = Field(1.0, gt=0,
+                                 description="multiply every time limit by this factor (> 0)")
+    memory_mb: int = Field(6144, gt=0, description="memory limit of a sandboxed process, MiB "
+                           "(address space; data segment for a job on the GPU)")
+    max_processes: int = Field(512, gt=0, description="process/thread limit (RLIMIT_NPROC; "
+                               "not enforced for root)")
+    max_file_mb: int = Field(1024, gt=0,
+                             description="largest file a sandboxed process may write, MiB")
+    output_cap_kb: int = Field(64, gt=0, description="student stdout/stderr kept per step, KiB "
+                               "(the tail)")
+    threads: int = Field(1, gt=0, description="CPU threads for torch/BLAS inside the sandbox")
+    zip_max_mb: int = Field(1024, gt=0, description="largest total unpacked size of one zip, "
+                            "MiB")
+    zip_max_files: int = Field(5000, gt=0, description="most files one zip may hold")
+    zip_max_ratio: float = Field(200.0, gt=0, description="highest compression ratio of a "
+                                 "member over 1 MiB")
+    progress: bool = Field(True, description="show a progress bar")
+    workers: int = Field(2, gt=0, description="sandboxed jobs of one submission run at once")
+    job_cache: bool = Field(True, description="reuse the outcome of an identical job (same "
+                            "code, inputs, data, versions)")
 
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _validate(f.name, getattr(self, f.name), "the Settings constructor")
+    @field_validator("submissions", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        """A string (environment variable) holds paths joined by ``os.pathsep``."""
+        return tuple(value.split(os.pathsep)) if isinstance(value, str) else value
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(cls.model_fields)
 
     @classmethod
     def help(cls) -> dict[str, str]:
         """Setting name -> help text (the CLI uses it)."""
-        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
+        return {name: f.description or "" for name, f in cls.model_fields.items()}
 
     def to_json(self) -> dict[str, Any]:
         """The resolved settings as plain data, saved next to the results."""
-        data = dataclasses.asdict(self)
-        return {k: [str(p) for p in v] if k == "submissions" else
-                str(v) if isinstance(v, Path) else v for k, v in data.items()}
+        return self.model_dump(mode="json")
 
 
-def _to_bool(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("not a boolean (use true/false)")
+def _why(error: Mapping[str, Any]) -> str:
+    """Pydantic's reason, in the words of the rest of the grader where they differ."""
+    if error["type"] == "greater_than":
+        return f"must be greater than {error['ctx']['gt']}"
+    if error["type"] == "literal_error":
+        return f"choose one of {error['ctx']['expected']}"
+    return str(error["msg"])
 
 
-def _converter(name: str) -> Callable[[Any], Any]:
-    default = Settings.__dataclass_fields__[name].default
-    if name == "submissions":
-        return lambda v: tuple(Path(p) for p in (v.split(os.pathsep) if isinstance(v, str) else v))
-    if isinstance(default, bool):
-        return lambda v: v if isinstance(v, bool) else _to_bool(str(v))
-    if isinstance(default, Path):
-        return lambda v: Path(v)
-    if isinstance(default, int):
-        return int
-    if isinstance(default, float):
-        return float
-    return str
-
-
-def _convert(name: str, value: Any, source: str) -> Any:
-    try:
-        converted = _converter(name)(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError.from_value(name, value, source, str(exc)) from None
-    _validate(name, converted, source, shown=value)
-    return converted
-
-
-def _validate(name: str, value: Any, source: str, shown: Any = None) -> None:
-    """Check choices and signs; errors show the value as the user gave it (``shown``)."""
-    meta = Settings.__dataclass_fields__[name].metadata
-    shown = value if shown is None else shown
-    if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError.from_value(name, shown, source, f"choose one of {meta['choices']}")
-    if meta.get("positive") and not value > 0:
-        raise ConfigError.from_value(name, shown, source, "must be greater than 0")
+def _config_error(exc: ValidationError, values: Mapping[str, Any], source_of) -> ConfigError:
+    """The first error of ``exc`` as a ConfigError naming the value's source."""
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    if error["type"] == "extra_forbidden":
+        return ConfigError(f"unknown setting {name!r} (from {source_of(name)})")
+    return ConfigError.from_value(name, values.get(name), source_of(name), _why(error))
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -163,11 +139,12 @@ def resolve(
 ) -> Settings:
     """Build Settings from the command line, environment, settings file and defaults.
 
-    ``cli`` holds only the options the user gave (None values are ignored).
+    ``cli`` holds only the options the user gave (None values are ignored). Raises
+    ConfigError naming the source of a bad or unknown value.
     """
     cli = {k: v for k, v in (cli or {}).items() if v is not None}
     env = os.environ if env is None else env
-    names = [f.name for f in dataclasses.fields(Settings)]
+    names = Settings.names()
     for key in cli:
         if key not in names:
             raise ConfigError(f"unknown setting {key!r} (from the command line)")
@@ -180,19 +157,17 @@ def resolve(
     for key in file_values:
         if key not in names:
             raise ConfigError(f"settings file {config_file}: unknown setting {key!r}")
+    env_values = {n: env[ENV_PREFIX + n.upper()] for n in names if ENV_PREFIX + n.upper() in env}
 
-    values: dict[str, Any] = {}
-    for name in names:
+    def source_of(name: str) -> str:
         if name in cli:
-            values[name] = _convert(name, cli[name], "the command line")
-        elif ENV_PREFIX + name.upper() in env:
-            var = ENV_PREFIX + name.upper()
-            values[name] = _convert(name, env[var], f"environment variable {var}")
-        elif name in file_values:
-            values[name] = _convert(name, file_values[name], f"settings file {config_file}")
+            return "the command line"
+        if name in env_values:
+            return f"environment variable {ENV_PREFIX + name.upper()}"
+        return f"settings file {config_file}"
+
+    values = {**file_values, **env_values, **cli}
     try:
-        return Settings(**values)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise _config_error(exc, values, source_of) from None

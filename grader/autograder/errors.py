@@ -7,6 +7,8 @@ follows a template.
 
 from __future__ import annotations
 
+import signal
+
 
 class GraderError(Exception):
     """Base of every error the grading engine raises on purpose."""
@@ -62,11 +64,11 @@ class SandboxDied(SandboxError, RuntimeError):
 
 
 _SIGNAL_HINTS = {
-    9: "killed (SIGKILL: memory exhausted or killed from outside)",
-    11: "crashed (SIGSEGV: segmentation fault)",
-    6: "aborted (SIGABRT)",
-    24: "stopped by the CPU-time limit (SIGXCPU)",
-    25: "stopped by the file-size limit (SIGXFSZ)",
+    signal.SIGKILL: "killed (SIGKILL: memory exhausted or killed from outside)",
+    signal.SIGSEGV: "crashed (SIGSEGV: segmentation fault)",
+    signal.SIGABRT: "aborted (SIGABRT)",
+    signal.SIGXCPU: "stopped by the CPU-time limit (SIGXCPU)",
+    signal.SIGXFSZ: "stopped by the file-size limit (SIGXFSZ)",
 }
 
 

@@ -6,12 +6,12 @@ through IPython's own input transformer, and those calls are then removed; cell 
 magic (``%%bash``, ``%%writefile``, ``%%html`` ...) drops the cell, since its body is not
 Python. ``google.colab`` imports and calls on the names they bind (``drive.mount(...)``)
 are removed; a path ending with a redirected suffix (a Colab drive path to
-``IMDBDataset.csv`` as a string literal, an f-string, ``Path(base) / "..."`` or
+``data.csv`` as a string literal, an f-string, ``Path(base) / "..."`` or
 ``os.path.join(base, "...")``) is replaced by the redirect's target; a call of
-``input(...)`` is answered with an empty line (``""``), as pressing Enter would. A cell that still
-does not parse is reported and left out. Top-level functions, classes, imports, simple
-assignments and the ``if``/``for``/``while``/``with``/``try`` blocks that bind names are
-collected by name, the last definition winning.
+``input(...)`` is answered with an empty line (``""``), as pressing Enter would. A cell
+that still does not parse is reported and left out. Top-level functions, classes,
+imports, simple assignments and the ``if``/``for``/``while``/``with``/``try`` blocks that
+bind names are collected by name, the last definition winning.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import graphlib
 import heapq
 import json
 import re
@@ -57,6 +58,8 @@ class CellProblem:
     def __str__(self) -> str:
         return f"cell {self.cell + 1}: {self.message}"
 
+Pos = tuple[int, int]  # (cell index, statement index)
+
 
 @dataclass(frozen=True)
 class Unit:
@@ -65,7 +68,7 @@ class Unit:
     kind: UnitKind
     names: frozenset[str]  # names it binds
     code: str
-    position: tuple[int, int]  # (cell index, statement index)
+    position: Pos
     def_refs: frozenset[str]  # needed when the statement itself runs
     call_refs: frozenset[str]  # needed only when its functions are called
 
@@ -132,17 +135,17 @@ class _Cleaner(ast.NodeTransformer):
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         return self._redirect(node, node) or node
 
-    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:  # f"{base}/IMDBDataset.csv"
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:  # f"{base}/data.csv"
         return self._redirect(node, node.values[-1] if node.values else None) or node
 
-    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # Path(base) / "IMDBDataset.csv"
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # Path(base) / "data.csv"
         if isinstance(node.op, ast.Div):
             found = self._redirect(node, node.right)
             if found:
                 return found
         return self.generic_visit(node)
 
-    def visit_Call(self, node: ast.Call) -> ast.AST:  # os.path.join(base, "IMDBDataset.csv")
+    def visit_Call(self, node: ast.Call) -> ast.AST:  # os.path.join(base, "data.csv")
         if isinstance(node.func, ast.Name) and node.func.id == "input":
             self.notes.append(f"answered `{ast.unparse(node)[:60]}` with an empty line (the "
                               "grader runs without a keyboard)")
@@ -501,28 +504,43 @@ def _guarded(statement: str, timed: bool = False) -> str:
 
 
 def _ordered(units: list[Unit]) -> list[Unit]:
-    """Notebook order, moved only where a statement needs a name defined later."""
+    """Notebook order, moved only where a statement needs a name defined later (a
+    topological order that always takes the earliest ready statement); statements in a
+    dependency cycle, and those needing them, keep notebook order at the end."""
     by_name = {n: u for u in units for n in u.names}
     deps = {u.position: {by_name[r].position for r in u.def_refs if r in by_name} - {u.position}
             for u in units}
-    users: dict[tuple[int, int], list[tuple[int, int]]] = {u.position: [] for u in units}
-    for pos, needs in deps.items():
-        for need in needs:
-            users[need].append(pos)
-    waiting = {pos: len(needs) for pos, needs in deps.items()}
-    ready = [pos for pos, n in waiting.items() if n == 0]
-    heapq.heapify(ready)
-    order: list[tuple[int, int]] = []
-    while ready:
+    stuck = _in_or_after_cycles(deps)
+    sorter = graphlib.TopologicalSorter({p: d for p, d in deps.items() if p not in stuck})
+    sorter.prepare()
+    ready: list[Pos] = []
+    order: list[Pos] = []
+    while sorter.is_active():
+        for pos in sorter.get_ready():
+            heapq.heappush(ready, pos)
         pos = heapq.heappop(ready)
         order.append(pos)
-        for user in users[pos]:
-            waiting[user] -= 1
-            if waiting[user] == 0:
-                heapq.heappush(ready, user)
-    order += sorted(pos for pos in waiting if pos not in order)  # cycles: notebook order
+        sorter.done(pos)
     by_pos = {u.position: u for u in units}
-    return [by_pos[pos] for pos in order]
+    return [by_pos[pos] for pos in [*order, *sorted(stuck)]]
+
+
+def _in_or_after_cycles(deps: Mapping[Pos, set[Pos]]) -> set[Pos]:
+    """The nodes of ``deps`` (node -> nodes it needs) on a cycle or needing one, transitively."""
+    stuck: set[Pos] = set()
+    graph = dict(deps)
+    while True:
+        try:
+            graphlib.TopologicalSorter(graph).prepare()
+            return stuck
+        except graphlib.CycleError as exc:
+            stuck |= set(exc.args[1])
+        grew = True
+        while grew:  # add every node that needs a stuck one
+            after = {p for p, d in graph.items() if p not in stuck and d & stuck}
+            stuck |= after
+            grew = bool(after)
+        graph = {p: d for p, d in graph.items() if p not in stuck}
 
 
 def extract(nb: nbformat.NotebookNode, redirects: Mapping[str, str] = {},

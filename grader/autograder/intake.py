@@ -315,9 +315,8 @@ def fingerprint(paths: Iterable[Path]) -> str:
         for path in files:
             rel = path.name if source.is_file() else str(path.relative_to(source))
             digest.update(rel.encode() + b"\0")
-            with open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
+            with open(path, "rb") as handle:  # file_digest feeds the running digest
+                hashlib.file_digest(handle, lambda: digest)
             digest.update(b"\0")
     return digest.hexdigest()
 

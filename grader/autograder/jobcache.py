@@ -23,7 +23,9 @@ from . import __version__
 from .models import CallOutcome, Isolation, Job, JobOutcome, Status
 from .sandbox.protocol import decode, encode
 
-_LIBRARIES = ("torch", "transformers", "datasets", "peft", "numpy", "nbclient", "ipykernel")
+# The engine's own libraries that run student code; a plug-in adds those its jobs use
+# (``HomeworkPlugin.libraries``).
+ENGINE_LIBRARIES = ("nbclient", "nbformat", "ipykernel")
 
 
 @cache
@@ -39,9 +41,10 @@ def _tree_digest(path: Path) -> str:
 
 
 @cache
-def _environment() -> str:
+def _environment(libraries: tuple[str, ...]) -> str:
+    """The Python, kit and library versions (distribution names) a job's outcome depends on."""
     versions = []
-    for name in _LIBRARIES:
+    for name in (*ENGINE_LIBRARIES, *libraries):
         try:
             versions.append(f"{name}={metadata.version(name)}")
         except metadata.PackageNotFoundError:
@@ -49,8 +52,10 @@ def _environment() -> str:
     return f"{sys.version}|{__version__}|{'|'.join(versions)}"
 
 
-def job_key(job: Job, isolation: Isolation, limits: object) -> str:
-    """The content address of a job's outcome."""
+def job_key(job: Job, isolation: Isolation, limits: object,
+            libraries: tuple[str, ...] = ()) -> str:
+    """The content address of a job's outcome; ``libraries``: the distributions (beyond the
+    engine's) whose versions may change it."""
     spec = {
         "kind": job.kind, "module_source": job.module_source, "notebook": job.notebook,
         "steps": [dataclasses.asdict(s) for s in job.steps],
@@ -60,7 +65,7 @@ def job_key(job: Job, isolation: Isolation, limits: object) -> str:
         "writable": {k: _tree_digest(Path(p)) for k, p in sorted(job.writable_files.items())},
         "env": dict(job.env), "startup": dict(job.startup_files),
         "hidden": list(job.hidden_modules), "isolation": isolation.value, "gpu": job.gpu,
-        "limits": repr(limits), "environment": _environment(),
+        "limits": repr(limits), "environment": _environment(tuple(libraries)),
     }
     text = json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

@@ -120,7 +120,8 @@ class Grader:
         job = dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
         cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
             else None
-        key = job_key(job, self.isolation, limits) if cache else ""
+        libraries = tuple(getattr(self.plugin, "libraries", ()))
+        key = job_key(job, self.isolation, limits, libraries) if cache else ""
         cached = cache.get(key, job.job_id) if cache else None
         if cached is not None:
             return cached
@@ -193,7 +194,7 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         isolation = choose(settings.isolation)
         say(f"sandbox isolation: {isolation.value}")
         gpu = choose_gpu(settings.gpu)
-        say(f"training items on: {gpu or 'the CPU'}")
+        say(f"GPU jobs on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
         plugin.prepare(batch)

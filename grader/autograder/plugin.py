@@ -19,10 +19,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .config import Settings
+from .config import PLUGIN_GROUP, Settings
 from .errors import PluginError
 from .extract import ExtractedNotebook
 from .models import CheckResult, Job, JobOutcome, Submission
@@ -67,6 +68,8 @@ class HomeworkPlugin(Protocol):
     notebooks: Mapping[str, str]  # lab id (as in the rubric) -> notebook file name
     path_redirects: Mapping[str, str]  # string-literal suffix -> replacement (extract.py)
     check_ids: Collection[str]  # every check id ``judge`` can return
+    # Optional: ``libraries``, the distributions (e.g. "torch") whose versions may change a
+    # job's outcome; the job cache keys outcomes on them (jobcache.py). Default: none.
 
     def prepare(self, ctx: BatchContext) -> None:
         """Once per batch, before any submission: stage data, build caches. May raise."""
@@ -87,19 +90,40 @@ def plugin_notes(plugin: HomeworkPlugin, ctx: SubmissionContext) -> list[str]:
     return [str(n) for n in notes(ctx)] if callable(notes) else []
 
 
-def load_plugin(spec: str) -> HomeworkPlugin:
-    """Import ``module:attribute``; call it if it is a factory; check the contract."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise PluginError(f"plug-in {spec!r}: write it as 'package.module:attribute'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PluginError(f"plug-in {spec!r}: cannot import {module_name}: {exc}") from exc
-    try:
-        obj = getattr(module, attr)
-    except AttributeError:
-        raise PluginError(f"plug-in {spec!r}: {module_name} has no {attr!r}") from None
+def installed_plugins() -> dict[str, EntryPoint]:
+    """Entry-point name -> entry point, for every plug-in of the ``autograder.homeworks``
+    group (a package declares one in its pyproject, as pytest plug-ins do ``pytest11``)."""
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
+
+
+def load_plugin(spec: str | None = None) -> HomeworkPlugin:
+    """The plug-in ``spec`` names: an entry-point name of ``autograder.homeworks``, or
+    ``module:attribute``; None or "": the only installed plug-in. An object is taken as it
+    is, a factory is called with no argument; the result must keep the contract.
+
+    Raises PluginError naming the installed plug-ins when the choice is unclear."""
+    found = installed_plugins()
+    listing = ", ".join(f"{name} ({ep.value})" for name, ep in sorted(found.items())) or "none"
+    if not spec:
+        if len(found) != 1:
+            raise PluginError(
+                f"{len(found)} homework plug-ins are installed in the {PLUGIN_GROUP!r} group "
+                f"({listing}): choose one with --plugin NAME or --plugin module:attribute"
+                if found else
+                f"no homework plug-in is installed (entry-point group {PLUGIN_GROUP!r}): "
+                "install one (pip install -e PATH) or give --plugin module:attribute")
+        spec = next(iter(found))
+    if ":" in spec:
+        obj = _import_object(spec)
+    elif spec in found:
+        try:
+            obj = found[spec].load()
+        except Exception as exc:  # noqa: BLE001 - any import failure of the plug-in's code
+            raise PluginError(f"plug-in {spec!r} ({found[spec].value}) cannot be loaded: "
+                              f"{type(exc).__name__}: {exc}") from exc
+    else:
+        raise PluginError(f"plug-in {spec!r} is not installed (installed: {listing}); give "
+                          "an entry-point name or 'package.module:attribute'")
     if not isinstance(obj, HomeworkPlugin) and callable(obj):
         obj = obj()
     if not isinstance(obj, HomeworkPlugin):
@@ -109,3 +133,17 @@ def load_plugin(spec: str) -> HomeworkPlugin:
         )
     obj.rubric.bind(obj.check_ids, obj.notebooks)
     return obj
+
+
+def _import_object(spec: str) -> object:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise PluginError(f"plug-in {spec!r}: write it as 'package.module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PluginError(f"plug-in {spec!r}: cannot import {module_name}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise PluginError(f"plug-in {spec!r}: {module_name} has no {attr!r}") from None

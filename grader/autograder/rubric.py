@@ -7,14 +7,14 @@ File format (TOML)::
     [form]
     deduction = 0.2           # fraction taken off the capped total when the form rule fails
     [[items]]
-    id = "lab1a"              # unique item id
-    title = "(a) load_imdb"
+    id = "q1"                 # unique item id
+    title = "(a) load_data"
     points = 5
-    lab = "lab1"              # a notebook's lab id (plug-in's ``notebooks``) or e.g. "report"
+    lab = "part1"             # a notebook's lab id (plug-in's ``notebooks``) or e.g. "report"
     manual = false            # manual items are graded by staff; they have no checks
     [items.checks]            # check id = weight; an item's points split by weight
-    "lab1a.sizes" = 2
-    "lab1a.aligned" = 1
+    "q1.sizes" = 2
+    "q1.aligned" = 1
 
 ``Rubric.load`` checks the file's shape; ``Rubric.bind`` checks it against a plug-in's check ids.
 """

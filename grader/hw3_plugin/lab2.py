@@ -58,8 +58,9 @@ class Lab2Plan:
         tok.pad_token = tok.eos_token
         return tok
 
-    def model(self, adapter_or_weights: Path | None = None) -> Any:
-        """The pretrained model, or a fine-tuned one saved by a student's run."""
+    def model(self, adapter_or_weights: Path | None = None, base: Path | None = None) -> Any:
+        """The pretrained model, or a fine-tuned one saved by a student's run (an adapter
+        goes on the pretrained model, or on the full weights saved in `base`)."""
         from transformers import AutoModelForCausalLM
 
         if adapter_or_weights is None:
@@ -67,8 +68,9 @@ class Lab2Plan:
         if (adapter_or_weights / "adapter_config.json").exists():
             from peft import PeftModel
 
-            base = AutoModelForCausalLM.from_pretrained(self.gpt2_dir)
-            return PeftModel.from_pretrained(base, adapter_or_weights).eval()
+            under = self.model(base) if base is not None else (
+                AutoModelForCausalLM.from_pretrained(self.gpt2_dir))
+            return PeftModel.from_pretrained(under, adapter_or_weights).eval()
         return AutoModelForCausalLM.from_pretrained(adapter_or_weights,
                                                     use_safetensors=True).eval()
 
@@ -174,6 +176,7 @@ class Lab2Plan:
         # the grader loaded and measured its saved model itself (forged facts have none).
         kept = [i for i in range(len(trainers)) if i in measured]
         facts = {**facts, "trainers": [trainers[i] for i in kept]}
+        on_full = self._adapters_on_full_model(trainers, kept, measured, outbox)
         measured = {new: measured[old] for new, old in enumerate(kept)}
         verdicts = {**checks_lab2.judge_loading(facts),
                     **checks_lab2.judge_datasets(facts, self.row_counts["train"],
@@ -183,5 +186,23 @@ class Lab2Plan:
                                                       self.band("full_perplexity")),
                     **checks_lab2.judge_lora(facts, measured, self.pretrained_perplexity,
                                              self.lora_trainable, LORA,
-                                             self.band("lora_perplexity"))}
+                                             self.band("lora_perplexity"), on_full)}
         return verdicts
+
+    def _adapters_on_full_model(self, trainers: list, kept: list[int],
+                                measured: Mapping[int, float], outbox: Path | None
+                                ) -> dict[int, tuple[float, float]]:
+        """For each measured LoRA trainer (its index among `kept`): the perplexity of the
+        last measured full fine-tuned model, and of the adapter on that model. An adapter
+        trained on the pretrained GPT-2 helps the pretrained model more than the fine-tuned
+        one; one trained on the fine-tuned model, the reverse."""
+        full = [i for i in kept if not trainers[i].get("peft")]
+        if not full or outbox is None:
+            return {}
+        base = outbox / str(trainers[full[-1]]["saved"])
+        out = {}
+        for new, old in enumerate(kept):
+            if trainers[old].get("peft"):
+                adapter = outbox / str(trainers[old]["saved"])
+                out[new] = (measured[full[-1]], self.perplexity_of(self.model(adapter, base)))
+        return out

@@ -63,7 +63,7 @@ LAB2_PROBES = {
 NOTEBOOK_CHECKS = ("lab2a.pad_token", "lab2a.load", "lab2b.subsets", "lab2b.columns",
                    "lab2b.collator", "lab2d.eval_epoch", "lab2d.log_epoch", "lab2d.trained",
                    "lab2d.reloaded", "lab2d.perplexity", "lab2e.config", "lab2e.trainable",
-                   "lab2e.trained", "lab2e.perplexity")
+                   "lab2e.trained", "lab2e.perplexity", "lab2e.base")
 LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 # Time limits on the fixtures; real data takes ranges.toml's [time_limits].
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
@@ -81,6 +81,7 @@ class Hw3Plugin:
     name = "hw3"
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
+    libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)

@@ -217,7 +217,7 @@ def works(level: Isolation) -> bool:
     tool = "bwrap" if level is Isolation.BWRAP else "unshare"
     if shutil.which(tool) is None:
         return False
-    with tempfile.TemporaryDirectory(prefix="hw3-probe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="autograde-probe-") as tmp:
         with sandbox_user(level) as uid:
             layout = Layout(Path(tmp, "runtime"), Path(tmp, "work"), level, uid)
             layout.runtime.mkdir()
