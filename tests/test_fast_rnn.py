@@ -2,25 +2,13 @@
 
 from types import SimpleNamespace
 
-import nltk
 import pytest
 import torch
-from hw3_fixtures.stopwords import write_nltk_data
 from hw3_solution import lab_rnn
 from hw3_solution.fast.rnn import encode_split, lstm_logits, train_and_test_fast
 from solution_rnn_data import write_imdb_csv
 
-
-@pytest.fixture(scope="module", autouse=True)
-def nltk_stopwords(tmp_path_factory):
-    """NLTK's English stop words on the NLTK search path, for HyperParams."""
-    folder = tmp_path_factory.mktemp("nltk_data")
-    write_nltk_data(folder)
-    nltk.data.path.insert(0, str(folder))
-    lab_rnn.english_stop_words.cache_clear()
-    yield
-    nltk.data.path.remove(str(folder))
-    lab_rnn.english_stop_words.cache_clear()
+pytestmark = pytest.mark.usefixtures("fixture_stop_words")
 
 
 @pytest.fixture(scope="module")

@@ -1,34 +1,12 @@
 """The committed IMDB fixture is learnable by the handout's Lab 1 recipe within its 5 epochs."""
 
-import nltk
 import pytest
-import torch
 from hw3_fixtures.sources import FIXTURE_DATA
 from hw3_solution import lab_rnn
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: LSTM steps this small only lose time to thread hand-offs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def fixture_stop_words():
-    """NLTK's stop words from the fixture folder, for HyperParams."""
-    folder = str(FIXTURE_DATA / "nltk_data")
-    nltk.data.path.insert(0, folder)
-    lab_rnn.english_stop_words.cache_clear()
-    yield
-    nltk.data.path.remove(folder)
-    lab_rnn.english_stop_words.cache_clear()
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("fixture_stop_words", "one_thread")
+@pytest.mark.usefixtures("fixture_stop_words", "one_torch_thread")
 def test_reference_lstm_learns_the_fixture_in_five_epochs() -> None:
     """EMBEDDING_DIM=1 and a warm-up longer than the run: the loss still falls every epoch."""
     result = lab_rnn.train_and_test_model_with_hparams(

@@ -16,15 +16,9 @@ from pathlib import Path
 
 import pytest
 from autograder.cli import main
-from autograder.config import Settings
 from autograder.pipeline import run_batch
 from engine_scenarios.engine_helpers import build_submission
 from engine_scenarios.toy_plugin import ToyPlugin
-
-
-def _settings(submissions: Path, out: Path, **kw) -> Settings:
-    return Settings(submissions=(submissions,), out=out, progress=False, memory_mb=768, **kw)
-
 
 
 def _class_folder(tmp_path: Path, names: dict[str, str]) -> Path:
@@ -42,7 +36,8 @@ def _comparable(report) -> dict:
     return data
 
 
-def test_killed_batch_resumes_and_grades_each_submission_once(tmp_path: Path) -> None:
+def test_killed_batch_resumes_and_grades_each_submission_once(tmp_path: Path,
+                                                              engine_settings) -> None:
     folder = _class_folder(tmp_path, {"alice": "perfect", "bob": "wrong_answers",
                                       "carol": "perfect"})
     out = tmp_path / "out"
@@ -66,13 +61,14 @@ def test_killed_batch_resumes_and_grades_each_submission_once(tmp_path: Path) ->
         batch.kill()
         batch.wait()
 
-    settings = _settings(folder, out)
+    settings = engine_settings(folder, out)
     again = run_batch(settings, ToyPlugin(), say=lambda _: None)
     assert (again.skipped, again.graded) == (["alice"], ["bob", "carol"])
     assert _stored(out) == 3
     third = run_batch(settings, ToyPlugin(), say=lambda _: None)
     assert (third.skipped, third.graded) == (["alice", "bob", "carol"], [])
-    regrade = run_batch(_settings(folder, out, regrade=True), ToyPlugin(), say=lambda _: None)
+    regrade = run_batch(engine_settings(folder, out, regrade=True), ToyPlugin(),
+                        say=lambda _: None)
     assert regrade.graded == ["alice", "bob", "carol"]
     assert [_comparable(r) for r in regrade.reports] == [_comparable(r) for r in third.reports]
 
@@ -88,9 +84,9 @@ def _stored(out: Path) -> int:
             return 0
 
 
-def test_outputs_carry_the_reports_numbers(tmp_path: Path) -> None:
+def test_outputs_carry_the_reports_numbers(tmp_path: Path, engine_settings) -> None:
     folder = _class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers"})
-    result = run_batch(_settings(folder, tmp_path / "out"), ToyPlugin(), say=lambda _: None)
+    result = run_batch(engine_settings(folder, tmp_path / "out"), ToyPlugin(), say=lambda _: None)
     ann, ben = result.reports
     out = tmp_path / "out"
 
@@ -120,7 +116,7 @@ def test_outputs_carry_the_reports_numbers(tmp_path: Path) -> None:
     assert (out / "summary" / "histogram.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_class_zip_with_an_unsafe_student_goes_on(tmp_path: Path) -> None:
+def test_class_zip_with_an_unsafe_student_goes_on(tmp_path: Path, engine_settings) -> None:
     good = build_submission("perfect", tmp_path / "good")
     bad = tmp_path / "bad_code.zip"
     with zipfile.ZipFile(bad, "w") as zf:
@@ -130,7 +126,7 @@ def test_class_zip_with_an_unsafe_student_goes_on(tmp_path: Path) -> None:
         zf.write(good / "code.zip", "Ann_101_code.zip")
         zf.write(good / "report.pdf", "Ann_101_report.pdf")
         zf.write(bad, "Bob_202_code.zip")
-    result = run_batch(_settings(export, tmp_path / "out"), ToyPlugin(), say=lambda _: None)
+    result = run_batch(engine_settings(export, tmp_path / "out"), ToyPlugin(), say=lambda _: None)
     ann, bob = result.reports
     assert (ann.student_id, ann.total, ann.error) == ("Ann_101", 25, "")
     assert bob.student_id == "Bob_202" and "path traversal" in bob.error
@@ -154,19 +150,19 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
 
 @pytest.mark.slow
-def test_notebook_job_through_the_pipeline(tmp_path: Path) -> None:
+def test_notebook_job_through_the_pipeline(tmp_path: Path, engine_settings) -> None:
     folder = build_submission("perfect", tmp_path / "in")
-    result = run_batch(_settings(folder, tmp_path / "out"), ToyPlugin(run_notebooks=True),
+    result = run_batch(engine_settings(folder, tmp_path / "out"), ToyPlugin(run_notebooks=True),
                        say=lambda _: None)
     (report,) = result.reports
     assert report.item("b_run").points == 5
     assert report.total == 30  # 10 + 5 + 10 + 5 = the cap
 
 
-def test_same_submission_same_scores(tmp_path: Path) -> None:
+def test_same_submission_same_scores(tmp_path: Path, engine_settings) -> None:
     folder = _class_folder(tmp_path, {"twin_a": "messy_notebook"})
     shutil.copytree(folder / "twin_a", folder / "twin_b")  # the same bytes
-    a, b = run_batch(_settings(folder, tmp_path / "out", job_cache=False), ToyPlugin(),
+    a, b = run_batch(engine_settings(folder, tmp_path / "out", job_cache=False), ToyPlugin(),
                      say=lambda _: None).reports  # each twin really runs
     assert a.fingerprint == b.fingerprint
     assert {**_comparable(a), "student_id": ""} == {**_comparable(b), "student_id": ""}

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from autograder.config import Settings
 from autograder.pipeline import run_batch
 from engine_scenarios.engine_helpers import build_submission, scenario
 from engine_scenarios.toy_plugin import ToyPlugin
@@ -15,16 +14,12 @@ SCENARIOS = ["perfect", "wrong_answers", "messy_notebook", "hostile", "missing_l
              "broken_notebook"]
 
 
-def _settings(submissions: Path, out: Path, **kw) -> Settings:
-    return Settings(submissions=(submissions,), out=out, progress=False, memory_mb=768, **kw)
-
-
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_scenario(name: str, tmp_path: Path) -> None:
+def test_scenario(name: str, tmp_path: Path, engine_settings) -> None:
     spec = scenario(name)
     folder = build_submission(name, tmp_path / "in")
     plugin = ToyPlugin(step_timeout=spec.get("step_timeout", 20))
-    result = run_batch(_settings(folder, tmp_path / "out"), plugin, say=lambda _: None)
+    result = run_batch(engine_settings(folder, tmp_path / "out"), plugin, say=lambda _: None)
 
     (report,) = result.reports
     expected = spec["expected"]

@@ -128,9 +128,16 @@ def test_a_child_that_dies_while_loading_fails_every_step(tmp_path: Path) -> Non
     out = run_job(_job(_call("echo", 1), _call("echo", 2, step_id="again"),
                        module_source="import os\nos._exit(4)\ndef echo(x):\n    return x\n"),
                   tmp_path / "box", choose("auto"), LIMITS)
+    assert "code 4" in out.load_failure  # a field, for the plug-in to test
     for outcome in out.steps.values():
         assert outcome.status is Status.DIED
         assert "could not be loaded" in outcome.message and "code 4" in outcome.message
+
+
+def test_a_module_that_loads_has_no_load_failure(tmp_path: Path) -> None:
+    out = run_job(_job(_call("echo", 1), module_source=STUDENT), tmp_path / "box",
+                  choose("auto"), LIMITS)
+    assert out["echo"].value == 1 and out.load_failure == ""
 
 
 def test_failing_statements_are_reported_and_the_rest_loads(tmp_path: Path) -> None:

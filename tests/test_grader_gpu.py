@@ -86,14 +86,14 @@ def test_training_jobs_take_the_gpu_and_probes_do_not(tmp_path):
     plugin = Hw3Plugin()
     batch = BatchContext(Settings(data="fixtures"), tmp_path / "cache", gpu="NVIDIA H200")
     batch.cache_dir.mkdir()
-    plugin.prepare(batch)
+    prepared = plugin.prepare(batch)
     with zipfile.ZipFile(REFERENCE / "code.zip") as archive:
         archive.extractall(tmp_path / "submission")
     notebooks = {lab: read_notebook(next((tmp_path / "submission").rglob(name)),
                                     plugin.path_redirects)
                  for lab, name in plugin.notebooks.items()}
-    jobs = {job.job_id: job for job in plugin.plan(None, SubmissionContext(batch, None,
-                                                                           notebooks))}
+    ctx = SubmissionContext(batch, None, notebooks, prepared=prepared)
+    jobs = {job.job_id: job for job in plugin.plan(None, ctx)}
     assert {job_id: job.gpu for job_id, job in jobs.items()} == {
         "lab2.notebook": True, "lab1.training": True, "lab1.probes": False,
         "lab2.probes": False}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hw3_plugin import checks_lab1, checks_lab2
+from hw3_plugin.layouts import KIT
 from hw3_plugin.probes_lab1 import _digest
 from message_tone import contradiction
 
@@ -264,3 +265,22 @@ def test_lora_base_is_told_by_the_adapter_effect_on_each_model(pretrained, on_pr
                                LORA, on_full={0: on_full})
     assert v["lab2e.base"].passed is passed, v["lab2e.base"].message
     assert contradiction(passed, v["lab2e.base"].message) is None
+
+
+def test_a_load_failure_comes_from_the_outcome_field_not_the_message():
+    from types import SimpleNamespace
+
+    from autograder.models import CallOutcome, Isolation, JobOutcome, Status
+    from hw3_plugin.plugin import _judge_step
+
+    step = CallOutcome("split", Status.TIMEOUT, message="ran past 60 s")
+    notebook = SimpleNamespace(missing=lambda names: [])
+    for load_failure, message in (("ran past 60 s", "load_imdb(...) was not called: ran past "
+                                                    "60 s"),
+                                  ("", "load_imdb(...) ran past its time limit and was stopped")):
+        outcome = JobOutcome("lab1.probes", {"split": step}, Isolation.RLIMITS,
+                             load_failure=load_failure)
+        results = _judge_step(None, "split", ("load_imdb",), ("lab1a.sizes",), step, outcome,
+                              notebook, KIT)
+        assert [(r.check_id, r.item_id, r.passed, r.message, r.status) for r in results] == [
+            ("lab1a.sizes", "lab1a", False, message, Status.TIMEOUT)]

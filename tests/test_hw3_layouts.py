@@ -13,7 +13,7 @@ import torch.nn as nn
 from autograder.extract import extract
 from hw3_fixtures.handout import build_handout_notebook
 from hw3_plugin import checks_lab1, layouts, probes_lab1
-from hw3_plugin.plugin import _split_cell
+from hw3_plugin.plugin import _split_cell, made_folders
 from hw3_solution.notebooks import build_solution_notebook, build_starter_notebook
 
 
@@ -130,3 +130,8 @@ def test_the_reference_goes_right_after_the_students_definition():
     assert pieces[0][1].rstrip().endswith("return e")
     assert pieces[1][1].strip() == "mapped = tokenize_function(x)"
     assert ast.parse("".join(text for _, text in pieces))
+
+
+def test_folders_the_notebooks_top_level_code_makes_are_given_to_the_training_job():
+    assert made_folders(extract(build_handout_notebook("rnn"))) == ["resources"]
+    assert made_folders(extract(build_solution_notebook("rnn"))) == []

@@ -11,18 +11,8 @@ from hw3_solution.layout import Imports, Source
 from hw3_solution.layout_rnn import LAYOUT
 from hw3_solution.nbrun import cell_by_id, cell_text, run_notebook
 from nbclient.exceptions import CellExecutionError
-from solution_rnn_data import fixture_kernel_env
 
 QUESTIONS = ["lab1a", "lab1b", "lab1c", "lab1d", "lab1e_init", "lab1e_forward", "lab1f"]
-
-
-@pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory):
-    return fixture_kernel_env(tmp_path_factory.mktemp("home"))
-
-
-def _code(notebook):
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
 
 def test_committed_starter_is_fresh(capsys):
@@ -41,37 +31,37 @@ def test_check_reports_a_stale_or_missing_starter(tmp_path, capsys):
     assert "LabRNN.ipynb" in capsys.readouterr().err
 
 
-def test_starter_has_one_stub_per_question_and_tags():
+def test_starter_has_one_stub_per_question_and_tags(code_cells):
     starter = notebooks.build_starter_notebook("rnn")
-    code = "\n".join(cell.source for cell in _code(starter))
+    code = "\n".join(cell.source for cell in code_cells(starter))
     for qid in QUESTIONS:
         assert (
             code.count(f"raise NotImplementedError('{qid}: ")
             + code.count(f'raise NotImplementedError("{qid}: ')
             == 1
         ), qid
-        tagged = [c.id for c in _code(starter) if qid in c.metadata.get("tags", [])]
+        tagged = [c.id for c in code_cells(starter) if qid in c.metadata.get("tags", [])]
         assert len(tagged) == 1, qid
     assert "# TODO[" not in code
-    for cell in _code(starter):
+    for cell in code_cells(starter):
         ast.parse(cell.source)  # every cell parses
 
 
-def test_starter_hides_the_solution():
-    starter = "\n".join(c.source for c in _code(notebooks.build_starter_notebook("rnn")))
+def test_starter_hides_the_solution(code_cells):
+    starter = "\n".join(c.source for c in code_cells(notebooks.build_starter_notebook("rnn")))
     for secret in ("train_test_split(", "Counter(", "pack_padded_sequence(", "deepcopy("):
         assert secret not in starter
     assert "def train_and_test_model_with_hparams" in starter
     assert "ConstantWithWarmup(optimizer, num_warmup_steps=200)" in starter
 
 
-def test_solution_notebook_is_the_module_source():
+def test_solution_notebook_is_the_module_source(code_cells):
     solution = notebooks.build_solution_notebook("rnn")
-    code = "\n".join(cell.source for cell in _code(solution))
+    code = "\n".join(cell.source for cell in code_cells(solution))
     assert "NotImplementedError" not in code and "# TODO[" not in code
     definitions = {c.id for c in LAYOUT.cells if isinstance(c, (Imports, Source))}
     namespace: dict = {}
-    for cell in _code(solution):
+    for cell in code_cells(solution):
         if cell.id in definitions:
             exec(compile(cell.source, cell.id, "exec"), namespace)
     for name in ("load_imdb", "build_vocab", "tokenize", "LSTM", "IMDB"):

@@ -12,18 +12,12 @@ from hw3_fixtures.offline import stage_workdir
 from hw3_fixtures.sources import DataSource
 from hw3_solution import notebooks
 from hw3_solution.nbrun import cell_by_id, cell_text, run_notebook
-from solution_rnn_data import fixture_kernel_env
 
 PACKAGE_RUN = (
     "import sys; from hw3_solution import lab_rnn as L; "
     "L.train_and_test_model_with_hparams(L.HyperParams(), csv_path=sys.argv[1])"
 )
 RESULT_LINE = re.compile(r"^(epoch \d+: .*|best epoch .*|Length of vocabulary .*|The model .*)$")
-
-
-@pytest.fixture(scope="module")
-def kernel_env(tmp_path_factory):
-    return fixture_kernel_env(tmp_path_factory.mktemp("home"))
 
 
 @pytest.mark.slow

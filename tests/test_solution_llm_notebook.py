@@ -16,24 +16,20 @@ from nbclient.exceptions import CellExecutionError
 REGIONS = {"lab2a": 2, "lab2b": 2, "lab2c": 1, "lab2d": 2, "lab2e": 2}
 
 
-def _code(notebook):
-    return [cell for cell in notebook.cells if cell.cell_type == "code"]
-
-
-def test_starter_has_the_stubs_and_one_tagged_cell_per_question():
+def test_starter_has_the_stubs_and_one_tagged_cell_per_question(code_cells):
     starter = notebooks.build_starter_notebook("llm")
-    code = "\n".join(cell.source for cell in _code(starter))
+    code = "\n".join(cell.source for cell in code_cells(starter))
     for qid, regions in REGIONS.items():
         assert code.count(f"raise NotImplementedError('{qid}: ") == regions, qid
-        tagged = [c.id for c in _code(starter) if qid in c.metadata.get("tags", [])]
+        tagged = [c.id for c in code_cells(starter) if qid in c.metadata.get("tags", [])]
         assert tagged == [qid]
     assert "# TODO[" not in code
-    for cell in _code(starter):
+    for cell in code_cells(starter):
         ast.parse(cell.source)
 
 
-def test_starter_hides_the_solution():
-    starter = "\n".join(c.source for c in _code(notebooks.build_starter_notebook("llm")))
+def test_starter_hides_the_solution(code_cells):
+    starter = "\n".join(c.source for c in code_cells(notebooks.build_starter_notebook("llm")))
     for secret in (
         'padding="max_length"',
         "CrossEntropyLoss(",
@@ -48,14 +44,14 @@ def test_starter_hides_the_solution():
         assert given in starter, given
 
 
-def test_solution_notebook_is_the_module_source():
+def test_solution_notebook_is_the_module_source(code_cells):
     solution = notebooks.build_solution_notebook("llm")
     assert [c.id for c in solution.cells] == [c.id for c in LAYOUT.cells]
-    code = "\n".join(cell.source for cell in _code(solution))
+    code = "\n".join(cell.source for cell in code_cells(solution))
     assert "NotImplementedError" not in code and "# TODO[" not in code
     definitions = {c.id for c in LAYOUT.cells if isinstance(c, (Imports, Source))}
     namespace: dict = {}
-    for cell in _code(solution):
+    for cell in code_cells(solution):
         if cell.id in definitions | {"constants"}:
             exec(compile(cell.source, cell.id, "exec"), namespace)
     for name in ("generate_text", "tokenize_function", "prepare_data", "evaluate_perplexity",

@@ -2,25 +2,13 @@
 
 from types import SimpleNamespace
 
-import nltk
 import pandas as pd
 import pytest
 import torch
-from hw3_fixtures.sources import DataSource
 from hw3_solution import lab_rnn as L
-from solution_rnn_data import torch_threads, write_imdb_csv
+from solution_rnn_data import write_imdb_csv
 
-
-@pytest.fixture(scope="module", autouse=True)
-def nltk_stopwords():
-    """The fixture NLTK stop words on NLTK's search path (for HyperParams), one torch thread."""
-    folder = str(DataSource.fixtures().nltk_dir)
-    nltk.data.path.insert(0, folder)
-    L.english_stop_words.cache_clear()
-    with torch_threads(1):
-        yield
-    nltk.data.path.remove(folder)
-    L.english_stop_words.cache_clear()
+pytestmark = pytest.mark.usefixtures("fixture_stop_words", "one_torch_thread")
 
 
 @pytest.fixture(scope="module")

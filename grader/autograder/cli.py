@@ -13,9 +13,15 @@ import sys
 import typing
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .config import Settings, resolve
 from .errors import GraderError
+
+if TYPE_CHECKING:
+    from .pipeline import BatchResult
 
 
 def _add_setting(p: argparse.ArgumentParser, name: str) -> None:
@@ -65,17 +71,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = resolve(args, config_file=config)
-        result = run_batch(settings)
+        with logging_redirect_tqdm():  # log lines print above the one progress bar
+            result = run_batch(settings)
     except GraderError as exc:
         print(f"autograde: {exc}", file=sys.stderr)
         return 2
-    print(f"graded {len(result.graded)}, already graded {len(result.skipped)} "
-          f"(use --regrade to grade again), inputs skipped {len(result.problems)}; "
-          f"sandbox isolation: {result.isolation.value}; GPU jobs on "
-          f"{result.gpu or 'the CPU'}")
-    for kind, path in result.outputs.items():
-        print(f"  {kind}: {path}")
+    print(summary(result))
     return 0
+
+
+def summary(result: BatchResult) -> str:
+    """The closing summary: counts, scores, grader faults, how jobs ran, where outputs are."""
+    lines = [f"graded {len(result.graded)}, already graded {len(result.skipped)} "
+             f"(use --regrade to grade again), inputs skipped {len(result.problems)}; "
+             f"sandbox isolation: {result.isolation.value}; GPU jobs on "
+             f"{result.gpu or 'the CPU'}"]
+    if result.reports:
+        totals = [r.total for r in result.reports]
+        lines.append(f"totals of {len(totals)} submissions: mean {sum(totals) / len(totals):.1f}"
+                     f", min {min(totals):g}, max {max(totals):g} (of "
+                     f"{result.reports[0].max_total:g})")
+    failed = [r.student_id for r in result.reports if r.error]
+    if failed:
+        lines.append(f"grading stopped early for {len(failed)}: {', '.join(failed[:10])}"
+                     + (" ..." if len(failed) > 10 else "") + " (see their feedback)")
+    lines += [f"  {kind}: {path}" for kind, path in result.outputs.items()]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

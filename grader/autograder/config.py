@@ -19,7 +19,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -30,8 +30,6 @@ DEFAULT_CONFIG_FILE = Path("autograde.toml")
 PLUGIN_GROUP = "autograder.homeworks"  # entry-point group of homework plug-ins
 IsolationChoice = Literal["auto", "bwrap", "unshare", "rlimits"]
 GpuChoice = Literal["auto", "on", "off"]
-ISOLATION_CHOICES: tuple[str, ...] = get_args(IsolationChoice)
-GPU_CHOICES: tuple[str, ...] = get_args(GpuChoice)
 
 
 class Settings(BaseModel):

@@ -54,15 +54,6 @@ class SandboxError(GraderError):
     """The sandbox could not be set up (not a student fault)."""
 
 
-class SandboxTimeout(SandboxError, TimeoutError):
-    """A step in the sandbox ran past its wall-clock limit and was killed. (The runner
-    reports this as a ``timeout`` outcome; the class names the case for callers.)"""
-
-
-class SandboxDied(SandboxError, RuntimeError):
-    """The sandboxed process ended without answering (reported as a ``died`` outcome)."""
-
-
 _SIGNAL_HINTS = {
     signal.SIGKILL: "killed (SIGKILL: memory exhausted or killed from outside)",
     signal.SIGSEGV: "crashed (SIGSEGV: segmentation fault)",

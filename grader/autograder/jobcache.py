@@ -23,6 +23,7 @@ from . import __version__
 from .models import CallOutcome, Isolation, Job, JobOutcome, Status
 from .sandbox.protocol import decode, encode
 
+FORMAT = 2  # of the stored entries (2: with the outcome's load_failure)
 # The engine's own libraries that run student code; a plug-in adds those its jobs use
 # (``HomeworkPlugin.libraries``).
 ENGINE_LIBRARIES = ("nbclient", "nbformat", "ipykernel")
@@ -57,7 +58,8 @@ def job_key(job: Job, isolation: Isolation, limits: object,
     """The content address of a job's outcome; ``libraries``: the distributions (beyond the
     engine's) whose versions may change it."""
     spec = {
-        "kind": job.kind, "module_source": job.module_source, "notebook": job.notebook,
+        "format": FORMAT, "kind": job.kind, "module_source": job.module_source,
+        "notebook": job.notebook,
         "steps": [dataclasses.asdict(s) for s in job.steps],
         "timeouts": [job.cell_timeout_s, job.timeout_s, job.load_timeout_s],
         "probes": [Path(p).read_text(encoding="utf-8") for p in job.probe_modules],
@@ -89,7 +91,7 @@ class JobCache:
         outbox = entry / "outbox"
         return JobOutcome(job_id, steps, Isolation(data["isolation"]),
                           tuple(data["load_errors"]), data["seconds"],
-                          outbox if outbox.is_dir() else None)
+                          outbox if outbox.is_dir() else None, data.get("load_failure", ""))
 
     def put(self, key: str, outcome: JobOutcome) -> None:
         """Store an outcome; timeouts and crashes are not stored (they may be load-bound)."""
@@ -107,6 +109,7 @@ class JobCache:
         (tmp / "outcome.json").write_text(json.dumps({
             "steps": steps, "isolation": outcome.isolation.value,
             "load_errors": list(outcome.load_errors), "seconds": outcome.seconds,
+            "load_failure": outcome.load_failure,
         }), encoding="utf-8")
         shutil.rmtree(entry, ignore_errors=True)
         tmp.rename(entry)

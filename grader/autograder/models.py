@@ -143,6 +143,9 @@ class JobOutcome:
     load_errors: tuple[str, ...] = ()  # statements of the student module that failed
     seconds: float = 0.0
     outbox: Path | None = None  # host folder with files the job left (links removed)
+    # Why the student module could not be loaded at all (timeout, crash, resource limit);
+    # "" when it loaded. Every step then has the load's status and no value.
+    load_failure: str = ""
 
     def __getitem__(self, step_id: str) -> CallOutcome:
         return self.steps[step_id]

@@ -98,6 +98,7 @@ class Grader:
 
     plugin: HomeworkPlugin
     batch: BatchContext
+    prepared: object  # what the plug-in's ``prepare`` returned
     isolation: Isolation
     staging: Path
     budget_factory: Callable[[], Budget]
@@ -154,7 +155,7 @@ class Grader:
         work = self.staging / f"{candidate.student_id}.work"
         try:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
-            ctx = SubmissionContext(self.batch, submission, notebooks, work)
+            ctx = SubmissionContext(self.batch, submission, notebooks, work, self.prepared)
             results, error = [], ""
             try:
                 outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
@@ -191,15 +192,13 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        isolation = choose(settings.isolation)
-        say(f"sandbox isolation: {isolation.value}")
+        isolation = choose(settings.isolation)  # both said in the CLI's closing summary
         gpu = choose_gpu(settings.gpu)
-        say(f"GPU jobs on: {gpu or 'the CPU'}")
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
-        plugin.prepare(batch)
+        prepared = plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
-        grader = Grader(plugin, batch, isolation, staging, budget)
+        grader = Grader(plugin, batch, prepared, isolation, staging, budget)
         context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
                              settings.data, gpu or "cpu"))
         for cand in tqdm(candidates, desc="grading", unit="submission",

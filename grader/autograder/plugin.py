@@ -6,12 +6,15 @@ holds, gives the rubric, plans sandbox jobs for one submission and judges their 
     intake (engine) -> extract (engine) -> plugin.plan -> sandbox (engine)
         -> plugin.judge -> scoring (engine, from the rubric) -> gradebook, reporters
 
-``plan`` and ``judge`` run in the grader's process; only ``Job`` data (source text, probe
-module files, JSON arguments) crosses into the sandbox and only ``JobOutcome`` data comes
-back. A plug-in may also have ``notes(ctx) -> [str]``: lines for the feedback on how it
-read the submission (nothing is deducted for them). A check id that the rubric lists but
-``judge`` does not return scores zero with the message "this check did not run"; the items
-of a lab whose notebook is missing score zero without ``plan`` being asked about that lab.
+The plug-in keeps no state between calls: what ``prepare`` builds for a batch (staged data,
+reference results, time limits) it returns, and ``plan`` and ``judge`` receive it as
+``ctx.prepared``. ``plan`` and ``judge`` run in the grader's process; only ``Job`` data
+(source text, probe module files, JSON arguments) crosses into the sandbox and only
+``JobOutcome`` data comes back. A plug-in may also have ``notes(ctx) -> [str]``: lines
+for the feedback on how it read the submission (nothing is deducted for them). A check id
+that the rubric lists but ``judge`` does not return scores zero with the message "this check
+did not run"; the items of a lab whose notebook is missing score zero without ``plan`` being
+asked about that lab.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .config import PLUGIN_GROUP, Settings
 from .errors import PluginError
@@ -52,6 +55,7 @@ class SubmissionContext:
     submission: Submission
     notebooks: Mapping[str, ExtractedNotebook] = field(default_factory=dict)  # readable ones
     work_dir: Path = Path(".")  # scratch for this submission, removed afterwards
+    prepared: Any = None  # what the plug-in's ``prepare`` returned for this batch
 
     def timeout(self, seconds: float) -> float:
         """A time limit scaled by the ``timeout_scale`` setting. Plug-ins scale the limits
@@ -71,8 +75,9 @@ class HomeworkPlugin(Protocol):
     # Optional: ``libraries``, the distributions (e.g. "torch") whose versions may change a
     # job's outcome; the job cache keys outcomes on them (jobcache.py). Default: none.
 
-    def prepare(self, ctx: BatchContext) -> None:
-        """Once per batch, before any submission: stage data, build caches. May raise."""
+    def prepare(self, ctx: BatchContext) -> Any:
+        """Once per batch, before any submission: stage data, build caches; returns what
+        ``plan`` and ``judge`` need (they get it as ``ctx.prepared``). May raise."""
 
     def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
         """The sandbox jobs for one submission (only labs whose notebook was read)."""

@@ -66,10 +66,6 @@ class Rubric:
     form_deduction: float
 
     @property
-    def max_points(self) -> float:
-        return sum(i.points for i in self.items)
-
-    @property
     def fingerprint(self) -> str:
         """Changes whenever anything that affects scores changes."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
@@ -189,7 +185,3 @@ def parse(data: Mapping[str, Any], source: str = "rubric") -> Rubric:
         form_deduction=_number(form.get("deduction", 0.0), f"{source}: form.deduction",
                                low=0.0, high=1.0),
     )
-
-
-
-load = Rubric.load  # module-level spelling: ``from autograder.rubric import load``

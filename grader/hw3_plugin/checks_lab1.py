@@ -1,7 +1,8 @@
 """Lab 1 checks: pure comparisons of probe data against what the homework's contract asks.
 
 Each function takes the probe's returned data (plain JSON) and the grader's own
-expectations, and returns one `Verdict` per check id. Nothing here runs student code.
+expectations, and returns one `CheckResult` per check id (``keyed`` names it after its
+key; the plug-in adds the status of the call that fed it). Nothing here runs student code.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from .verdict import Verdict, fail, ok
+from autograder.models import CheckResult
+
+from .results import failed as fail
+from .results import keyed
+from .results import passed as ok
 
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 PART_NAMES = ("train", "valid", "test")
@@ -20,7 +25,9 @@ PART_NAMES = ("train", "valid", "test")
 # (a) load_imdb --------------------------------------------------------------------------
 
 
-def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> dict[str, Verdict]:
+@keyed
+def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]
+                ) -> dict[str, CheckResult]:
     """Sizes 7:1:2, every row used exactly once, labels aligned with their reviews.
 
     `reviews` are the digests of the data file's reviews and `labels` their sentiments.
@@ -32,7 +39,7 @@ def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) ->
     sizes = [len(x) for x in data["x"]]
     label_sizes = [len(y) for y in data["y"]]
     expected = [round(total * f) for f in SPLIT_FRACTIONS]
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, CheckResult] = {}
     size_ok = all(abs(s - e) <= 1 for s, e in zip(sizes, expected)) and sizes == label_sizes
     verdicts["lab1a.sizes"] = ok(
         f"train/valid/test sizes {sizes} are 7:1:2 of {total} rows, with as many labels as "
@@ -55,7 +62,7 @@ def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) ->
     return verdicts
 
 
-def _judge_alignment(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> Verdict:
+def _judge_alignment(data: Mapping, reviews: Sequence[str], labels: Sequence[str]) -> CheckResult:
     """Each (review, label) pair is one of the file's, under one consistent label mapping."""
     truth: dict[str, set[str]] = {}
     for digest, label in zip(reviews, labels):
@@ -81,13 +88,15 @@ def _judge_alignment(data: Mapping, reviews: Sequence[str], labels: Sequence[str
 # (b) build_vocab ------------------------------------------------------------------------
 
 
-def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> dict[str, Verdict]:
+@keyed
+def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str
+                ) -> dict[str, CheckResult]:
     """Stop words gone, min_freq inclusive, PAD 0 / UNK 1, unique indices, nothing extra.
 
     Each case holds `kept` (words that must be in), `dropped_rare`, `dropped_stop`.
     """
     vocabs = data["vocabs"]
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     stop_seen = sorted({w for voc, c in zip(vocabs, cases) for w in c["dropped_stop"] if w in voc})
     v["lab1b.stop_words"] = (fail if stop_seen else ok)(
         f"expected no stop words in the vocabulary; saw {stop_seen[:5]}"
@@ -125,9 +134,10 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str) -> 
 # (c) tokenize ---------------------------------------------------------------------------
 
 
+@keyed
 def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: int,
                    stop_case: int, stop_as_unk: Sequence[int] | None = None
-                   ) -> dict[str, Verdict]:
+                   ) -> dict[str, CheckResult]:
     """Ids agree with the vocabulary, unknown words give UNK, stop words dropped as in (b).
 
     `stop_as_unk`: the stop-word case's ids when stop words map to UNK, accepted as well
@@ -135,7 +145,7 @@ def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: i
     """
     seen = data["ids"]
     plain = [i for i in range(len(expected)) if i not in (unk_case, stop_case)]
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     bad = [i for i in plain if list(seen[i]) != list(expected[i])]
     v["lab1c.ids"] = (fail if bad else ok)(
         f"expected ids {expected[bad[0]]} for a probe sentence; saw {seen[bad[0]]}"
@@ -166,8 +176,9 @@ def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: i
 # (d) IMDB.__getitem__ -------------------------------------------------------------------
 
 
+@keyed
 def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length: int,
-                labels01: Sequence[int]) -> dict[str, Verdict]:
+                labels01: Sequence[int]) -> dict[str, CheckResult]:
     """Truncation to max_length, length = len(ids), label 1 positive / 0 negative."""
     runs = [r for r in data["runs"].values() if "items" in r]
     errors = [r["error"] for r in data["runs"].values() if "error" in r]
@@ -199,7 +210,7 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
     def length_ok(it: Mapping, i: int) -> bool:
         return it["length"] == len(it["ids"])
 
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     if best(keys_ok):
         v["lab1d.keys"] = ok("items hold the keys ids, length and label")
     else:
@@ -231,8 +242,9 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
 # (e) LSTM -------------------------------------------------------------------------------
 
 
+@keyed
 def judge_init(data: Mapping, configs: Sequence[Mapping],
-               expected_params: Sequence[int]) -> dict[str, Verdict]:
+               expected_params: Sequence[int]) -> dict[str, CheckResult]:
     """Embedding (padding index), LSTM, linear and dropout layers with the right sizes."""
     problems: dict[str, list[str]] = {k: [] for k in
                                       ("embedding", "lstm", "linear", "dropout", "params")}
@@ -272,14 +284,15 @@ def judge_init(data: Mapping, configs: Sequence[Mapping],
     }
 
 
+@keyed
 def judge_forward(data: Mapping, batch: int, output_dim: int,
                   reference_logits: Sequence[Sequence[float]] | None = None
-                  ) -> dict[str, Verdict]:
+                  ) -> dict[str, CheckResult]:
     """Output [batch, output_dim]; padding the batch further or running a row alone agrees;
     with the layers found by type set to the probe's weights, the same logits as the
     reference forward (up to a constant per row, so log-probabilities also pass: both give
     the same cross-entropy loss; probabilities do not)."""
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     shape_ok = data["shape"] == [batch, output_dim] and data["finite"]
     v["lab1e_forward.shape"] = ok(f"finite outputs of shape {data['shape']}") if shape_ok else (
         fail(f"expected finite logits of shape [{batch}, {output_dim}]; saw {data['shape']}"
@@ -299,7 +312,7 @@ def judge_forward(data: Mapping, batch: int, output_dim: int,
     return v
 
 
-def _judge_logits(data: Mapping, reference: Sequence[Sequence[float]] | None) -> Verdict:
+def _judge_logits(data: Mapping, reference: Sequence[Sequence[float]] | None) -> CheckResult:
     seen = data.get("logits")
     if seen is None or reference is None:
         return ok("outputs judged by their shape and padding only: "
@@ -355,8 +368,9 @@ def _was_printed(value: float, numbers: Sequence[tuple[float, float]]) -> bool:
                for n, half in numbers)
 
 
+@keyed
 def judge_training(data: Mapping, n_epochs: int,
-                   accuracy_band: Sequence[float] | None = None) -> dict[str, Verdict]:
+                   accuracy_band: Sequence[float] | None = None) -> dict[str, CheckResult]:
     """Per-epoch loss reported, training loss falling, at full size the test accuracy inside
     the band of real runs (a check of its own), best-validation weights tested, a
     prediction printed."""
@@ -374,7 +388,7 @@ def judge_training(data: Mapping, n_epochs: int,
     valid = [c for c in evals if c["rows"] not in train_rows and c["rows"] != test_rows]
     tests = [c for c in evals if c["rows"] == test_rows][-1:]
     numbers = _printed_numbers(data["printed"])
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     losses = [c["loss"] for c in trains]
     reported = sum(_was_printed(x, numbers) for x in losses if x is not None)
     if len(trains) == n_epochs and reported == n_epochs:

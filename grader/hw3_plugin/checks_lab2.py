@@ -9,7 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
-from .verdict import Verdict, fail, ok
+from autograder.models import CheckResult
+
+from .results import failed as fail
+from .results import keyed
+from .results import passed as ok
 
 # The hub names of the pretrained GPT-2 small: `lab2a.load` wants exactly one of them (not
 # distilgpt2, gpt2-medium, or a fine-tuned folder whose path contains "gpt2").
@@ -18,8 +22,9 @@ GPT2_NAMES = frozenset({"gpt2", "openai-community/gpt2"})
 # (a) generation -------------------------------------------------------------------------
 
 
+@keyed
 def judge_generation(data: Mapping, prompt: str, max_length: int,
-                     count_tokens: Callable[[str], int]) -> dict[str, Verdict]:
+                     count_tokens: Callable[[str], int]) -> dict[str, CheckResult]:
     """Text that starts with the prompt, goes on past it, and respects max_length.
 
     The length is the token count of the sequences ``model.generate`` returned (the probe
@@ -28,7 +33,7 @@ def judge_generation(data: Mapping, prompt: str, max_length: int,
     """
     text = data.get("returned") or data.get("printed") or ""
     text = text.strip()
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     starts = " ".join(text.split()).startswith(" ".join(prompt.split()))
     longer = len(text) > len(prompt.strip())
     if starts and longer:
@@ -52,7 +57,8 @@ def judge_generation(data: Mapping, prompt: str, max_length: int,
     return v
 
 
-def judge_loading(facts: Mapping) -> dict[str, Verdict]:
+@keyed
+def judge_loading(facts: Mapping) -> dict[str, CheckResult]:
     """GPT-2 loaded from the hub name with the pad token set to the end-of-text token, on
     the first tokenizer the notebook loaded: (a)'s, also when (b) loads another one under
     the same name (the Spring 2025 handout does); the global ones when none was seen."""
@@ -73,15 +79,16 @@ def judge_loading(facts: Mapping) -> dict[str, Verdict]:
 # (b) dataset preparation ----------------------------------------------------------------
 
 
+@keyed
 def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]],
-                            pad_id: int) -> dict[str, Verdict]:
+                            pad_id: int) -> dict[str, CheckResult]:
     """labels == input_ids, rows padded to one fixed length, the long row truncated to it.
 
     `reference_ids` are the untruncated, unpadded token ids of the probe rows.
     """
     cols = data["columns"]
     ids = cols.get("input_ids")
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     if not isinstance(ids, list) or not ids:
         msg = f"expected input_ids, attention_mask and labels; saw keys {sorted(cols)}"
         return {c: fail(msg) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
@@ -113,13 +120,14 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
     return v
 
 
-def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str, Verdict]:
+@keyed
+def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str, CheckResult]:
     """10% subsets, the text column gone, torch format, the collator masking padding."""
     sets = facts.get("datasets", [])
     tokenized = [d for d in sets if "input_ids" in d["columns"]]
     want = {"train": train_rows // 10, "validation": valid_rows // 10}
     found = {k: [d for d in tokenized if abs(d["rows"] - n) <= 1] for k, n in want.items()}
-    v: dict[str, Verdict] = {}
+    v: dict[str, CheckResult] = {}
     seen_rows = sorted(d["rows"] for d in tokenized)
     v["lab2b.subsets"] = ok(
         f"tokenized 10% subsets of {want['train']} train and {want['validation']} validation "
@@ -151,7 +159,8 @@ def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str
 # (c) perplexity -------------------------------------------------------------------------
 
 
-def judge_perplexity(data: Mapping, reference: float) -> dict[str, Verdict]:
+@keyed
+def judge_perplexity(data: Mapping, reference: float) -> dict[str, CheckResult]:
     """The student's perplexity equals the reference's on the same model and batches, and
     does not depend on the mode the model came in (the function switches to eval itself)."""
     seen, in_train = data.get("eval"), data.get("train")
@@ -195,9 +204,10 @@ NO_TRAINER = ("none was created, or its model was not saved where the grader cou
               "it")
 
 
+@keyed
 def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
                         pretrained: float, band: Sequence[float] | None = None
-                        ) -> dict[str, Verdict]:
+                        ) -> dict[str, CheckResult]:
     """Per-epoch eval and logging, training ran, model saved and reloaded, perplexity lower.
 
     `perplexities` maps a trainer's index to the grader's perplexity of its saved model.
@@ -227,10 +237,11 @@ def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
     return v
 
 
+@keyed
 def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: float,
                expected_trainable: int, lora: Mapping, band: Sequence[float] | None = None,
                on_full: Mapping[int, tuple[float, float]] | None = None
-               ) -> dict[str, Verdict]:
+               ) -> dict[str, CheckResult]:
     """A LoRA model with the given r/alpha/dropout, only adapters trainable, trained, better,
     and trained on the pretrained GPT-2.
 
@@ -267,7 +278,7 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
 
 
 def _judge_base(on_pretrained: float | None, pretrained: float,
-                on_full: tuple[float, float] | None) -> Verdict:
+                on_full: tuple[float, float] | None) -> CheckResult:
     """The adapter was trained on the pretrained GPT-2. Such an adapter lowers the
     pretrained model's perplexity far more than the fine-tuned model's, which already
     learned the data (on the fixtures 161.8 -> 74.3 against 17.1 -> 18.6, a loss); one
@@ -291,7 +302,7 @@ def _judge_base(on_pretrained: float | None, pretrained: float,
                 "model again with from_pretrained('gpt2') before get_peft_model")
 
 
-def _judge_eval_epoch(t: Mapping) -> Verdict:
+def _judge_eval_epoch(t: Mapping) -> CheckResult:
     if t["eval_strategy"] == "epoch" and t["has_eval_dataset"]:
         return ok("the validation set is evaluated every epoch")
     return fail("expected evaluation every epoch on the validation set; saw eval_strategy="
@@ -299,14 +310,14 @@ def _judge_eval_epoch(t: Mapping) -> Verdict:
                 + ("" if t["has_eval_dataset"] else " and no eval_dataset"))
 
 
-def _judge_log_epoch(t: Mapping) -> Verdict:
+def _judge_log_epoch(t: Mapping) -> CheckResult:
     if t["logging_strategy"] == "epoch":
         return ok("the loss is logged every epoch")
     return fail(f"expected logging every epoch; saw logging_strategy={t['logging_strategy']!r}")
 
 
 def _judge_trained(t: Mapping, ran: bool, measured: float | None, pretrained: float,
-                   what: str) -> Verdict:
+                   what: str) -> CheckResult:
     """trainer.train() ran every step and the grader measured the saved model as changed.
     How often the loss was logged is `log_epoch`'s business (one mistake, one deduction)."""
     steps = f"{t['global_step']} of {t['max_steps']} steps"
@@ -319,7 +330,7 @@ def _judge_trained(t: Mapping, ran: bool, measured: float | None, pretrained: fl
 
 
 def _judge_lower(value: float | None, pretrained: float, what: str,
-                 band: Sequence[float] | None = None) -> Verdict:
+                 band: Sequence[float] | None = None) -> CheckResult:
     """Lower than the pretrained model's; at full size also inside the real runs' band."""
     if value is None:
         return fail(f"expected a trained model to measure after {what}; none was saved")

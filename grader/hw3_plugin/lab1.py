@@ -11,11 +11,11 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+from autograder.models import CheckResult
 
 from . import checks_lab1
 from .layouts import KIT, Layout
 from .probes_lab1 import _digest, fill_weights
-from .verdict import Verdict
 
 # Lower-case words separated by single spaces, none of them a stop word: whatever a student
 # takes a "word" to be, these texts give the same words.
@@ -119,8 +119,9 @@ class Lab1Plan:
                               "extra_padding": EXTRA_PADDING, "seed": 0},
         }
 
-    def judge(self, probe: str, data: Mapping, layout: Layout = KIT) -> dict[str, Verdict]:
-        """Verdicts of every check that the probe's data decides, read with the wording of
+    def judge(self, probe: str, data: Mapping, layout: Layout = KIT
+              ) -> dict[str, CheckResult]:
+        """Results of every check that the probe's data decides, read with the wording of
         the handout the notebook was written for (``layout``)."""
         ref = self._reference
         hp = ref.HyperParams()

@@ -13,8 +13,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from autograder.models import CheckResult
+
 from . import checks_lab2
-from .verdict import Verdict
 
 PROMPT = "GPT-2 is a language model based on transformer developed by OpenAI"
 MAX_LENGTH = 100
@@ -132,8 +133,9 @@ class Lab2Plan:
             "perplexity": {"model": "gpt2", "batches": self._probe_batches},
         }
 
-    def judge(self, probe: str, data: Mapping, outbox: Path | None = None) -> dict[str, Verdict]:
-        """Verdicts of every check that a probe's data (or the notebook's facts) decides."""
+    def judge(self, probe: str, data: Mapping, outbox: Path | None = None
+              ) -> dict[str, CheckResult]:
+        """Results of every check that a probe's data (or the notebook's facts) decides."""
         if probe == "generate":
             return checks_lab2.judge_generation(
                 data, PROMPT, MAX_LENGTH, lambda t: len(self.tokenizer(t)["input_ids"]))
@@ -164,7 +166,7 @@ class Lab2Plan:
             return False
         return all(config.get(k) == self.base_config.get(k) for k in SHAPE_KEYS)
 
-    def _judge_notebook(self, facts: Mapping, outbox: Path | None) -> dict[str, Verdict]:
+    def _judge_notebook(self, facts: Mapping, outbox: Path | None) -> dict[str, CheckResult]:
         trainers = list(facts.get("trainers", []))
         measured: dict[int, float] = {}
         for i, trainer in enumerate(trainers):

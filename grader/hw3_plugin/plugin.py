@@ -10,12 +10,14 @@ compatibility shims for older transformers releases and a facts cell at the end.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
 import json
 import logging
+import re
 import tomllib
 from collections.abc import Mapping
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -26,7 +28,8 @@ from autograder.rubric import Rubric
 from . import kernel_facts, kernel_hooks, layouts, probes_lab1, probes_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
-from .verdict import Verdict
+from .quiet import quiet_hugging_face
+from .results import result
 
 HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
@@ -70,12 +73,25 @@ FACTS_CELL = "import os\n__hw3_collect_facts__(globals(), os.environ['GRADER_OUT
 HIDDEN = ("hw3_solution", "autograder", "hw3_fixtures")
 
 
-def _item(check_id: str) -> str:
-    return check_id.split(".")[0]
+@dataclass(frozen=True)
+class Hw3Batch:
+    """What ``Hw3Plugin.prepare`` builds for a batch; ``plan`` and ``judge`` receive it."""
+
+    files: Mapping[str, Path]  # read-only files every job sees (data, offline home)
+    env: Mapping[str, str]  # the offline environment ("{work}" for the job's folder)
+    writable: Mapping[str, Path]  # copied for the notebook job (the datasets cache)
+    lab1: Lab1Plan
+    lab2: Lab2Plan
+    limits: Mapping[str, float]  # training items' time limits, seconds (before scaling)
+    gpu: bool  # the training jobs get the grader's GPU
+    reference_lab1: str  # source of the reference Lab 1 pieces, with their imports
+    reference_lab2: Mapping[str, str]  # name -> notebook cell defining the reference (b)/(c)
+    empty_dir: Path  # copied where a notebook's top-level code makes a folder (made_folders)
 
 
 class Hw3Plugin:
-    """Homework 3: LabRNN.ipynb (lab1) and LabLLM.ipynb (lab2)."""
+    """Homework 3: LabRNN.ipynb (lab1) and LabLLM.ipynb (lab2). Stateless: everything a
+    batch needs is the ``Hw3Batch`` that ``prepare`` returns."""
 
     name = "hw3"
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
@@ -84,11 +100,6 @@ class Hw3Plugin:
 
     def __init__(self) -> None:
         self.rubric = Rubric.load(RUBRIC_FILE)
-        self._env: dict[str, str] = {}
-        self._files: dict[str, Path] = {}
-        self._writable: dict[str, Path] = {}
-        self._limits = dict(FIXTURE_LIMITS)
-        self._gpu = False
 
     @property
     def check_ids(self) -> tuple[str, ...]:
@@ -97,9 +108,11 @@ class Hw3Plugin:
 
     # -------------------------------------------------------------------- batch set-up
 
-    def prepare(self, ctx: BatchContext) -> None:
+    def prepare(self, ctx: BatchContext) -> Hw3Batch:
         """Stage the data (fixtures or real) and an offline Hugging Face home, once."""
         from hw3_fixtures.offline import prepare_offline_home
+
+        quiet_hugging_face()  # the grader's own model loading prints nothing
         from hw3_fixtures.sources import DataSource
 
         if ctx.data == "fixtures":
@@ -112,131 +125,35 @@ class Hw3Plugin:
 
         if env["NLTK_DATA"] not in nltk.data.path:
             nltk.data.path.insert(0, env["NLTK_DATA"])
-        self._files = {"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home}
-        self._env = {k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()}
-        # `datasets` takes file locks in its cache: the notebook gets a writable copy.
-        self._writable = {"hf-datasets": Path(env["HF_DATASETS_CACHE"])}
         ranges = tomllib.loads(RANGES_FILE.read_text(encoding="utf-8"))
-        self.lab1 = Lab1Plan(Path(source.imdb_csv), ranges["lab1"])
-        self.lab2 = Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"])
         full_size = ctx.data != "fixtures"
-        self._limits = time_limits(full_size, ranges)
-        self._gpu = ctx.gpu is not None  # the training jobs get it; the probes never need it
-        if full_size and not self._gpu:
+        gpu = ctx.gpu is not None  # the training jobs get it; the probes never need it
+        if full_size and not gpu:
             logging.getLogger("autograder").warning(
                 "grading real data without a GPU: Lab 1's training and the LabLLM notebook "
                 "run at full size on the CPU and may pass their time limits")
+        return Hw3Batch(
+            files={"IMDBDataset.csv": Path(source.imdb_csv), "offline-home": home},
+            env={k: v.replace(str(home), "{work}/offline-home") for k, v in env.items()},
+            # `datasets` takes file locks in its cache: the notebook gets a writable copy.
+            writable={"hf-datasets": Path(env["HF_DATASETS_CACHE"])},
+            lab1=Lab1Plan(Path(source.imdb_csv), ranges["lab1"]),
+            lab2=Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"]),
+            limits=time_limits(full_size, ranges), gpu=gpu,
+            reference_lab1=_reference_lab1_source(), reference_lab2=_reference_lab2_cells(),
+            empty_dir=_empty_dir(ctx.cache_dir))
 
     # ---------------------------------------------------------------------- planning
 
     def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
+        batch: Hw3Batch = ctx.prepared
         jobs: list[Job] = []
         if "lab1" in ctx.notebooks:
-            jobs += self._plan_lab1(ctx.notebooks["lab1"], ctx)
+            jobs += _plan_lab1(batch, ctx.notebooks["lab1"], ctx)
         if "lab2" in ctx.notebooks:
-            jobs += self._plan_lab2(ctx.notebooks["lab2"], ctx)
+            jobs += _plan_lab2(batch, ctx.notebooks["lab2"], ctx)
         longest_first = ("lab2.notebook", "lab1.training", "lab1.probes", "lab2.probes")
         return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
-
-    def _job(self, job_id: str, ctx: SubmissionContext, **kw) -> Job:
-        kw.setdefault("env", self._env)
-        return Job(job_id=job_id, files=self._files, hidden_modules=HIDDEN, **kw)
-
-    def _steps(self, module: str, probes: Mapping, args: Mapping, nb, ctx) -> tuple[Step, ...]:
-        return tuple(
-            Step(name, f"{module}:{name}", (args[name],), timeout_s=ctx.timeout(limit))
-            for name, (needs, _, limit) in probes.items() if not nb.missing(needs)
-        )
-
-    def _plan_lab1(self, nb, ctx: SubmissionContext) -> list[Job]:
-        names = sorted({n for needs, _, _ in LAB1_PROBES.values() for n in needs}
-                       | {"HyperParams"})
-        jobs = [self._job(
-            "lab1.probes", ctx, module_source=nb.module_source(names),
-            steps=self._steps("probes_lab1", LAB1_PROBES, self.lab1.probe_args(), nb, ctx),
-            probe_modules=(Path(probes_lab1.__file__),),
-        )]
-        needs = TRAINING[0]
-        if not nb.missing(needs):
-            source = (nb.module_source([*needs, "HyperParams"],
-                                       exclude=(*REFERENCE_PIECES, "collate_fn"))
-                      + "\n\n" + self._reference_lab1_source)
-            jobs.append(self._job(
-                "lab1.training", ctx, module_source=source,
-                steps=(Step("training_run", "probes_lab1:training_run", ({},),
-                            timeout_s=ctx.timeout(self._limits["lab1_training"])),),
-                probe_modules=(Path(probes_lab1.__file__),), gpu=self._gpu,
-            ))
-        return jobs
-
-    @cached_property
-    def _reference_lab1_source(self) -> str:
-        from hw3_solution import lab_rnn
-
-        return _imports_of(lab_rnn) + "\n\n" + "\n\n".join(
-            inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES
-        ) + "\n\n" + REFERENCE_ALIASES
-
-    @cached_property
-    def _reference_lab2(self) -> dict[str, str]:
-        """Notebook cells defining the reference (b)/(c) functions, with their imports."""
-        from hw3_solution import lab_llm
-
-        return {name: _imports_of(lab_llm) + "\n\n" + inspect.getsource(getattr(lab_llm, name))
-                for name in LAB2_REFERENCE_PIECES}
-
-    def _plan_lab2(self, nb, ctx: SubmissionContext) -> list[Job]:
-        names = sorted({n for needs, _, _ in LAB2_PROBES.values() for n in needs})
-        jobs = []
-        steps = self._steps("probes_lab2", LAB2_PROBES, self.lab2.probe_args(), nb, ctx)
-        if steps:
-            jobs.append(self._job(
-                "lab2.probes", ctx, module_source=nb.module_source(names, exclude=("tokenizer",
-                                                                                   "model")),
-                steps=steps, probe_modules=(Path(probes_lab2.__file__),),
-            ))
-        jobs.append(self._job(
-            "lab2.notebook", ctx, kind="notebook", notebook=self._lab2_notebook(nb),
-            writable_files=self._writable,
-            env={**self._env, "HF_DATASETS_CACHE": "{work}/hf-datasets"},
-            cell_timeout_s=ctx.timeout(self._limits["lab2_cell"]),
-            timeout_s=ctx.timeout(self._limits["lab2_notebook"]), gpu=self._gpu,
-            startup_files={
-                "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
-                "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
-                + "\n__hw3_collect_facts__ = collect\ndel collect\n",
-            },
-        ))
-        return jobs
-
-    def _lab2_notebook(self, nb) -> dict:
-        """The student's notebook, cleaned, with the reference (b)/(c) functions defined
-        right after the student's own definitions (the cell split there), so that the
-        rest of that cell and later items use them and do not pay for earlier mistakes:
-        in the Spring 2025 handout's script layout the same cell that defines
-        `tokenize_function` maps the data set with it. The facts cell comes last."""
-        notebook = nb.sanitized()
-        inserts: dict[int, list[tuple[int, str]]] = {}
-        for name in LAB2_REFERENCE_PIECES:
-            unit = nb.definitions.get(name)
-            if unit is not None:
-                inserts.setdefault(unit.position[0], []).append((unit.position[1], name))
-        cells = []
-        for index, cell in enumerate(notebook.cells):
-            if index not in inserts:
-                cells.append(cell)
-                continue
-            pieces = _split_cell(cell["source"], sorted(inserts[index]))
-            cell["source"] = pieces[0][1]
-            cells.append(cell)
-            for name, rest in pieces[1:]:  # fixed ids: the same job has the same key
-                cells.append(nbformat.v4.new_code_cell(self._reference_lab2[name],
-                                                       id=f"hw3-reference-{name}"))
-                if rest.strip():
-                    cells.append(nbformat.v4.new_code_cell(rest, id=f"hw3-rest-{name}"))
-        cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
-        notebook.cells = cells
-        return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
 
     # ----------------------------------------------------------------------- judging
 
@@ -246,75 +163,116 @@ class Hw3Plugin:
 
     def judge(self, outcomes: Mapping[str, JobOutcome], ctx: SubmissionContext
               ) -> list[CheckResult]:
+        batch: Hw3Batch = ctx.prepared
         results: list[CheckResult] = []
-        for job_id, probes, plan in (("lab1.probes", LAB1_PROBES, self.lab1),
-                                     ("lab1.training", {"training_run": TRAINING}, self.lab1),
-                                     ("lab2.probes", LAB2_PROBES, self.lab2)):
-            if job_id.startswith("lab1") and "lab1" not in ctx.notebooks:
+        for job_id, probes, plan in (("lab1.probes", LAB1_PROBES, batch.lab1),
+                                     ("lab1.training", {"training_run": TRAINING}, batch.lab1),
+                                     ("lab2.probes", LAB2_PROBES, batch.lab2)):
+            lab = job_id.split(".")[0]
+            if lab not in ctx.notebooks:
                 continue
-            if job_id.startswith("lab2") and "lab2" not in ctx.notebooks:
-                continue
-            nb = ctx.notebooks[job_id.split(".")[0]]
+            outcome = outcomes.get(job_id)
             for probe, (needs, checks, _) in probes.items():
-                outcome = outcomes.get(job_id)
                 step = outcome.steps.get(probe) if outcome else None
-                results += self._judge_step(plan, probe, needs, checks, step, nb,
-                                            _layout(nb, job_id.split(".")[0]),
-                                            outcome.load_errors if outcome else ())
+                results += _judge_step(plan, probe, needs, checks, step, outcome,
+                                       ctx.notebooks[lab], _layout(ctx.notebooks[lab], lab))
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
-            results += self._judge_notebook(step, outcome.outbox if outcome else None)
+            results += _judge_notebook(batch.lab2, step, outcome.outbox if outcome else None)
         return results
 
-    def _judge_step(self, plan, probe, needs, checks, step, nb, layout,
-                    load_errors=()) -> list[CheckResult]:
-        missing = nb.missing(needs)
-        if missing:
-            return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
-                        Status.MISSING)
-        if step is None:
-            return _all(checks, False, "this check did not run", None)
-        if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
-            why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
-            return _all(checks, False, why or _outcome_message(step, needs, load_errors),
-                        step.status)
-        try:
-            verdicts = (plan.judge(probe, step.value, layout) if isinstance(plan, Lab1Plan)
-                        else plan.judge(probe, step.value))
-        except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
-            return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
-                        f"{exc})", step.status)
-        return _results(checks, verdicts, step.status)
 
-    def _judge_notebook(self, step, outbox: Path | None) -> list[CheckResult]:
-        if step is None or not isinstance(step.value, dict):
-            return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
-                        + (f": {step.message}" if step and step.message else ""),
-                        step.status if step else None)
-        facts_text = (step.value.get("outbox") or {}).get("facts.json")
-        if facts_text is None:
-            return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
-                        "inspect it" + (f": {step.message}" if step.message else ""),
-                        step.status)
-        facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
-        try:
-            verdicts = self.lab2.judge("notebook", facts, outbox)
-        except Exception as exc:  # noqa: BLE001
-            return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
-                        f"({type(exc).__name__}: {exc})", step.status)
-        notes = sorted(set(facts.get("compat", [])))
-        if notes:  # names from older transformers releases: read, noted, never penalised
-            check = "lab2d.eval_epoch"
-            verdicts[check] = Verdict(verdicts[check].passed, verdicts[check].message
-                                      + " (compatibility: " + "; ".join(notes) + ")")
-        return _results(NOTEBOOK_CHECKS, verdicts, step.status)
+# -------------------------------------------------------------------------- planning
 
 
-def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
-    """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
-    on the fixtures, ranges.toml's [time_limits] at full size."""
-    return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
+def _job(batch: Hw3Batch, job_id: str, **kw) -> Job:
+    kw.setdefault("env", batch.env)
+    return Job(job_id=job_id, files=batch.files, hidden_modules=HIDDEN, **kw)
+
+
+def _steps(module: str, probes: Mapping, args: Mapping, nb, ctx) -> tuple[Step, ...]:
+    return tuple(
+        Step(name, f"{module}:{name}", (args[name],), timeout_s=ctx.timeout(limit))
+        for name, (needs, _, limit) in probes.items() if not nb.missing(needs)
+    )
+
+
+def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
+    names = sorted({n for needs, _, _ in LAB1_PROBES.values() for n in needs} | {"HyperParams"})
+    jobs = [_job(
+        batch, "lab1.probes", module_source=nb.module_source(names),
+        steps=_steps("probes_lab1", LAB1_PROBES, batch.lab1.probe_args(), nb, ctx),
+        probe_modules=(Path(probes_lab1.__file__),),
+    )]
+    needs = TRAINING[0]
+    if not nb.missing(needs):
+        source = (nb.module_source([*needs, "HyperParams"],
+                                   exclude=(*REFERENCE_PIECES, "collate_fn"))
+                  + "\n\n" + batch.reference_lab1)
+        jobs.append(_job(
+            batch, "lab1.training", module_source=source,
+            steps=(Step("training_run", "probes_lab1:training_run", ({},),
+                        timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
+            probe_modules=(Path(probes_lab1.__file__),), gpu=batch.gpu,
+            writable_files={name: batch.empty_dir for name in made_folders(nb)},
+        ))
+    return jobs
+
+
+def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
+    names = sorted({n for needs, _, _ in LAB2_PROBES.values() for n in needs})
+    jobs = []
+    steps = _steps("probes_lab2", LAB2_PROBES, batch.lab2.probe_args(), nb, ctx)
+    if steps:
+        jobs.append(_job(
+            batch, "lab2.probes",
+            module_source=nb.module_source(names, exclude=("tokenizer", "model")),
+            steps=steps, probe_modules=(Path(probes_lab2.__file__),),
+        ))
+    jobs.append(_job(
+        batch, "lab2.notebook", kind="notebook", notebook=_lab2_notebook(batch, nb),
+        writable_files=batch.writable,
+        env={**batch.env, "HF_DATASETS_CACHE": "{work}/hf-datasets"},
+        cell_timeout_s=ctx.timeout(batch.limits["lab2_cell"]),
+        timeout_s=ctx.timeout(batch.limits["lab2_notebook"]), gpu=batch.gpu,
+        startup_files={
+            "00-hw3-hooks.py": Path(kernel_hooks.__file__).read_text(),
+            "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
+            + "\n__hw3_collect_facts__ = collect\ndel collect\n",
+        },
+    ))
+    return jobs
+
+
+def _lab2_notebook(batch: Hw3Batch, nb) -> dict:
+    """The student's notebook, cleaned, with the reference (b)/(c) functions defined right
+    after the student's own definitions (the cell split there), so that the rest of that
+    cell and later items use them and do not pay for earlier mistakes: in the Spring 2025
+    handout's script layout the same cell that defines `tokenize_function` maps the data
+    set with it. The facts cell comes last."""
+    notebook = nb.sanitized()
+    inserts: dict[int, list[tuple[int, str]]] = {}
+    for name in LAB2_REFERENCE_PIECES:
+        unit = nb.definitions.get(name)
+        if unit is not None:
+            inserts.setdefault(unit.position[0], []).append((unit.position[1], name))
+    cells = []
+    for index, cell in enumerate(notebook.cells):
+        if index not in inserts:
+            cells.append(cell)
+            continue
+        pieces = _split_cell(cell["source"], sorted(inserts[index]))
+        cell["source"] = pieces[0][1]
+        cells.append(cell)
+        for name, rest in pieces[1:]:  # fixed ids: the same job has the same key
+            cells.append(nbformat.v4.new_code_cell(batch.reference_lab2[name],
+                                                   id=f"hw3-reference-{name}"))
+            if rest.strip():
+                cells.append(nbformat.v4.new_code_cell(rest, id=f"hw3-rest-{name}"))
+    cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
+    notebook.cells = cells
+    return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
 
 
 def _split_cell(source: str, after: list[tuple[int, str]]) -> list[tuple[str, str]]:
@@ -331,9 +289,116 @@ def _split_cell(source: str, after: list[tuple[int, str]]) -> list[tuple[str, st
     return pieces
 
 
+def made_folders(nb) -> list[str]:
+    """Relative folders the notebook's top-level code makes with a literal name
+    (``os.makedirs('resources')``, ``os.mkdir(...)``, ``Path('x').mkdir()``; the Spring 2025
+    handout's setup cell makes ``resources``): the training job's work folder gets them
+    empty, as the student's kernel had them, since top-level calls are not extracted."""
+    found = []
+    for source in nb.cleaned.values():
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        for stmt in body:
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+                continue
+            target = None
+            if call.func.attr in ("makedirs", "mkdir") and call.args:
+                target = call.args[0]
+            if call.func.attr == "mkdir" and isinstance(call.func.value, ast.Call) \
+                    and call.func.value.args:
+                target = call.func.value.args[0]
+            name = target.value if isinstance(target, ast.Constant) else None
+            if isinstance(name, str) and re.fullmatch(r"[\w.-]+", name.strip("./")) \
+                    and ".." not in name:
+                found.append(name.strip("./"))
+    return sorted(set(found))
+
+
+def _empty_dir(cache_dir: Path) -> Path:
+    folder = cache_dir / "empty-folder"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _layout(nb, lab: str) -> layouts.Layout:
     """The layout a lab's notebook was written in (see layouts.detect)."""
     return layouts.detect(lab, nb.definitions)
+
+
+def _reference_lab1_source() -> str:
+    from hw3_solution import lab_rnn
+
+    return _imports_of(lab_rnn) + "\n\n" + "\n\n".join(
+        inspect.getsource(getattr(lab_rnn, name)) for name in REFERENCE_PIECES
+    ) + "\n\n" + REFERENCE_ALIASES
+
+
+def _reference_lab2_cells() -> dict[str, str]:
+    """Notebook cells defining the reference (b)/(c) functions, with their imports."""
+    from hw3_solution import lab_llm
+
+    return {name: _imports_of(lab_llm) + "\n\n" + inspect.getsource(getattr(lab_llm, name))
+            for name in LAB2_REFERENCE_PIECES}
+
+
+# --------------------------------------------------------------------------- judging
+
+
+def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb,
+                layout: layouts.Layout) -> list[CheckResult]:
+    missing = nb.missing(needs)
+    if missing:
+        return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
+                    Status.MISSING)
+    if step is None:
+        return _all(checks, False, "this check did not run", None)
+    if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
+        why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
+        loaded = outcome is None or not outcome.load_failure
+        load_errors = outcome.load_errors if outcome else ()
+        return _all(checks, False, why or _outcome_message(step, needs, loaded, load_errors),
+                    step.status)
+    try:
+        results = (plan.judge(probe, step.value, layout) if isinstance(plan, Lab1Plan)
+                   else plan.judge(probe, step.value))
+    except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
+        return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
+                    f"{exc})", step.status)
+    return _results(checks, results, step.status)
+
+
+def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResult]:
+    if step is None or not isinstance(step.value, dict):
+        return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
+                    + (f": {step.message}" if step and step.message else ""),
+                    step.status if step else None)
+    facts_text = (step.value.get("outbox") or {}).get("facts.json")
+    if facts_text is None:
+        return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
+                    "inspect it" + (f": {step.message}" if step.message else ""),
+                    step.status)
+    facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
+    try:
+        results = lab2.judge("notebook", facts, outbox)
+    except Exception as exc:  # noqa: BLE001
+        return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
+                    f"({type(exc).__name__}: {exc})", step.status)
+    notes = sorted(set(facts.get("compat", [])))
+    if notes:  # names from older transformers releases: read, noted, never penalised
+        check = "lab2d.eval_epoch"
+        results[check] = dataclasses.replace(
+            results[check], message=results[check].message + " (compatibility: "
+            + "; ".join(notes) + ")")
+    return _results(NOTEBOOK_CHECKS, results, step.status)
+
+
+def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:
+    """The training items' time limits (seconds, before --timeout-scale): the plug-in's own
+    on the fixtures, ranges.toml's [time_limits] at full size."""
+    return {**FIXTURE_LIMITS, **(ranges["time_limits"] if full_size else {})}
 
 
 def _imports_of(module) -> str:
@@ -344,12 +409,12 @@ def _imports_of(module) -> str:
                      and getattr(node, "module", "") != "__future__")
 
 
-def _outcome_message(step, needs, load_errors=()) -> str:
+def _outcome_message(step, needs, loaded: bool, load_errors=()) -> str:
     what = f"{needs[0]}(...)"
     if "NameError" in step.message and load_errors:  # say why the name is missing
         return (f"{what} raised {step.message}; while loading the notebook's code: "
                 + "; ".join(load_errors[:3]))
-    if "could not be loaded" in step.message:  # the notebook's top-level code, not `what`
+    if not loaded:  # the notebook's top-level code failed, not `what`
         return f"{what} was not called: {step.message}"
     if step.status is Status.TIMEOUT:
         return f"{what} ran past its time limit and was stopped"
@@ -361,17 +426,11 @@ def _outcome_message(step, needs, load_errors=()) -> str:
 
 
 def _all(checks, passed: bool, message: str, status) -> list[CheckResult]:
-    return [CheckResult.of(c, _item(c), passed, message, status=status) for c in checks]
+    return [dataclasses.replace(result(c, passed, message), status=status) for c in checks]
 
 
-def _results(checks, verdicts: Mapping[str, Verdict], status) -> list[CheckResult]:
-    out = []
-    for check in checks:
-        verdict = verdicts.get(check)
-        if verdict is None:
-            out.append(CheckResult.of(check, _item(check), False, "this check did not run",
-                                      status=status))
-        else:
-            out.append(CheckResult.of(check, _item(check), verdict.passed, verdict.message,
-                                      status=status))
-    return out
+def _results(checks, results: Mapping[str, CheckResult], status) -> list[CheckResult]:
+    """Every check of ``checks`` in order, with the status of the call that fed it; a check
+    the judge did not decide did not run."""
+    return [dataclasses.replace(results.get(c) or result(c, False, "this check did not run"),
+                                status=status) for c in checks]

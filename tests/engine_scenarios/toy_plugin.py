@@ -34,9 +34,11 @@ class ToyPlugin:
         self.step_timeout = step_timeout
         self.stall = set(stall)  # students whose planning hangs (to kill a batch midway)
 
-    def prepare(self, ctx: BatchContext) -> None:
-        self.words_file = ctx.cache_dir / "toy_words.txt"
-        self.words_file.write_text("alpha beta gamma\n", encoding="utf-8")
+    def prepare(self, ctx: BatchContext) -> Path:
+        """The words file every lab1 job reads (``plan`` gets it as ``ctx.prepared``)."""
+        words_file = ctx.cache_dir / "toy_words.txt"
+        words_file.write_text("alpha beta gamma\n", encoding="utf-8")
+        return words_file
 
     def plan(self, submission: Submission, ctx: SubmissionContext) -> list[Job]:
         if submission.student_id in self.stall:
@@ -48,7 +50,7 @@ class ToyPlugin:
             nb = ctx.notebooks["lab1"]
             jobs.append(Job(
                 "lab1", module_source=nb.module_source(["add", "count_words"]),
-                probe_modules=probes, files={"toy_words.txt": self.words_file},
+                probe_modules=probes, files={"toy_words.txt": ctx.prepared},
                 steps=tuple(Step(f"add{i}", "toy_probes:add", case, timeout_s=limit)
                             for i, case in enumerate(ADD_CASES))
                 + (Step("words", "toy_probes:words", (TEXT,), timeout_s=limit),),

@@ -45,7 +45,7 @@ def choose_gpu(requested: str, detect: Callable[[], str | None] = cuda_device_na
     """The GPU the training jobs get (its name), or None: the CPU.
 
     ``auto`` takes one when CUDA is present, ``on`` requires one, ``off`` never uses one
-    (config.GPU_CHOICES).
+    (config.GpuChoice).
     """
     if requested == "off":
         return None

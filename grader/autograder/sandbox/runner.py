@@ -373,6 +373,7 @@ def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
         else {}
     outcomes: dict[str, CallOutcome] = {}
     load_errors: list[str] = []
+    load_failure = ""
     start = 0
     while start < len(job.step_ids):
         attempt = _Attempt(job, layout, limits, start, read_only)
@@ -382,7 +383,7 @@ def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
         if stopped_at is None:
             break
         if load_failed:
-            reason = outcomes[stopped_at].message
+            reason = load_failure = outcomes[stopped_at].message
             for step in job.step_ids[start:]:
                 outcomes[step] = CallOutcome(
                     step, outcomes[stopped_at].status,
@@ -393,4 +394,5 @@ def _run_job(job: Job, base: Path, level: Isolation, limits: SandboxLimits,
         outcomes.setdefault(step, CallOutcome(step, Status.DIED,
                                               message="the sandbox stopped before this step"))
     return JobOutcome(job.job_id, {s: outcomes[s] for s in job.step_ids}, level,
-                      tuple(load_errors), time.monotonic() - started, _safe_outbox(layout.work))
+                      tuple(load_errors), time.monotonic() - started, _safe_outbox(layout.work),
+                      load_failure)

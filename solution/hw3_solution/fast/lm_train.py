@@ -73,10 +73,6 @@ class FastTrainResult:
     capture_seconds: float = 0.0
     graph_widths: list[int] = field(default_factory=list)
 
-    @property
-    def tokens_per_second(self) -> float:
-        return self.real_tokens / self.seconds if self.seconds else float("nan")
-
 
 def linear_schedule(total_steps: int, warmup_steps: int) -> list[float]:
     """`get_linear_schedule_with_warmup`'s factor for each step 0..total_steps-1."""
