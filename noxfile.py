@@ -1,4 +1,4 @@
-"""Entry points of the kit: tests, grade, validate, starter, report, bench, lint.
+"""Entry points of the kit: tests, grade, validate, starter, bundle, bench, lint.
 
 Each session installs what it needs into its own virtual environment, so a fresh machine
 needs only Python and nox.
@@ -25,11 +25,35 @@ def _install(session: nox.Session, extras: str = "") -> None:
     session.install("-e", "./starter", "-e", f".{extras}")
 
 
+# Programs the sandbox uses: bubblewrap (student code under namespaces) and, as root,
+# util-linux's setpriv (the child drops to a user of its own) and unshare.
+SANDBOX_TOOLS = {"bwrap": "bubblewrap", "setpriv": "util-linux", "unshare": "util-linux"}
+
+
+def _sandbox_tools(session: nox.Session) -> None:
+    """Install the sandbox's programs with apt-get when they are missing and we are root
+    (a failed install fails the session); else say what is missing."""
+    missing = sorted({pkg for tool, pkg in SANDBOX_TOOLS.items() if shutil.which(tool) is None})
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        session.log(f"installing {', '.join(missing)} with apt-get (running as root)")
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", *missing, external=True)
+    else:
+        session.log(f"{', '.join(missing)} missing and cannot be installed here (needs root "
+                    "and apt-get): the grader uses the strongest isolation that works, and "
+                    "the sandbox tests skip (under CI=true they fail instead)")
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the linter, the import contracts (pyproject's [tool.importlinter]) and the kit's
-    test suite (pytest with per-test time limits)."""
+    test suite (pytest with per-test time limits). As root with apt-get, installs
+    bubblewrap and util-linux first; under CI=true a test that would skip (e.g. for want of
+    bubblewrap) fails instead, with the reason."""
     _install(session, "[test]")
+    _sandbox_tools(session)
     session.run("ruff", "check", ".")
     session.run("lint-imports")
     session.run("pytest", *(session.posargs or ["-q"]))
@@ -42,17 +66,11 @@ def grade(session: nox.Session) -> None:
     [--timeout-scale X]` (`-- --help`).
 
     Student code runs under bubblewrap when it works here; as root with apt-get, a missing
-    bubblewrap is installed first. Otherwise the grader says which weaker isolation it uses.
+    bubblewrap is installed first. Otherwise `auto` takes unshare, or stops and says what
+    to install.
     """
     _install(session)
-    if shutil.which("bwrap") is None:
-        if os.geteuid() == 0 and shutil.which("apt-get"):
-            session.log("bubblewrap is missing: installing it with apt-get (running as root)")
-            session.run("apt-get", "update", "-qq", external=True)
-            session.run("apt-get", "install", "-y", "-qq", "bubblewrap", external=True)
-        else:
-            session.log("bubblewrap is missing and cannot be installed here: the grader falls "
-                        "back to the strongest isolation that works and prints which")
+    _sandbox_tools(session)
     session.run("autograde", *session.posargs)
 
 
@@ -82,13 +100,12 @@ def starter(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def report(session: nox.Session) -> None:
-    """Write a report skeleton from your notebooks:
-    `nox -s report -- LabRNN.ipynb LabLLM.ipynb [--out report.md] [--student NAME]`."""
-    if not session.posargs:
-        session.error("give your notebooks: nox -s report -- LabRNN.ipynb LabLLM.ipynb")
-    session.install("-e", "./starter")  # the student package alone: no grader, no solution
-    session.run("python", "-m", "hw3_student.report", *session.posargs)
+def bundle(session: nox.Session) -> None:
+    """Write the student bundle (`dist/hw3-student-bundle.zip`, `-- --out FILE`): the two
+    starter notebooks, the student package's wheel with its self-check data, a README.
+    Students then use the package's own commands: hw3-check, hw3-report, hw3-pack."""
+    _install(session)
+    session.run("python", "-m", "hw3_plugin.bundle", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -82,6 +82,7 @@ def test_merge_joins_runs_of_one_device_and_refuses_others(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.cpu_only
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the CPU-sized run is for CPU machines")
 def test_cpu_sized_run_on_the_fixtures(tmp_path, capsys):
     out = tmp_path / "bench.json"

@@ -11,7 +11,7 @@ from autograder.archives import ArchiveLimits, Budget, safe_extract
 from autograder.errors import BadSubmission, UnsafeArchive
 from autograder.form import FormRule, pdf_export_reason
 from autograder.intake import discover, find_notebook, student_key, unpack
-from engine_scenarios.engine_helpers import pdf_bytes, write_zip
+from engine_scenarios.engine_helpers import pdf_bytes, pdf_pypdf_cannot_inspect, write_zip
 
 NOTEBOOKS = {"lab1": "ToyA.ipynb", "lab2": "ToyB.ipynb"}
 NB = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
@@ -323,3 +323,17 @@ def test_loose_notebooks_break_the_form(tmp_path: Path) -> None:
     form = _form_of(tmp_path, {**CODE, "report.pdf": pdf_bytes()})
     assert form.reasons == ("ToyA.ipynb, ToyB.ipynb not inside a zip file (code.zip)",)
     assert form.deduction == 0.2
+
+
+def test_a_pdf_pypdf_cannot_inspect_is_noted_not_deducted(tmp_path: Path) -> None:
+    """pypdf raising on a real PDF (here NotImplementedError: an unknown filter) is the
+    heuristic failing: the report counts, the form is intact, the submission is noted."""
+    folder = tmp_path / "kim"
+    write_zip(folder / "code.zip", CODE)
+    (folder / "report.pdf").write_bytes(pdf_pypdf_cannot_inspect())
+    (cand,), _ = _discover([folder], tmp_path)
+    submission = _unpack(cand, tmp_path)
+    assert submission.form.deduction == 0 and submission.form.reasons == ()
+    assert any(p.startswith("could not inspect report.pdf (NotImplementedError)")
+               for p in submission.problems), submission.problems
+    assert all(path is not None for path in submission.notebooks.values())

@@ -95,8 +95,8 @@ def test_training_jobs_take_the_gpu_and_probes_do_not(tmp_path):
     ctx = SubmissionContext(batch, None, notebooks, prepared=prepared)
     jobs = {job.job_id: job for job in plugin.plan(None, ctx)}
     assert {job_id: job.gpu for job_id, job in jobs.items()} == {
-        "lab2.notebook": True, "lab1.training": True, "lab1.probes": False,
-        "lab2.probes": False}
+        "lab2.notebook": True, "lab2.measure": True, "lab1.training": True,
+        "lab1.probes": False, "lab2.probes": False}  # the measurement job measures on the GPU
     assert jobs["lab1.training"].steps[0].timeout_s == FIXTURE_LIMITS["lab1_training"]
     assert jobs["lab2.notebook"].timeout_s == FIXTURE_LIMITS["lab2_notebook"]
 

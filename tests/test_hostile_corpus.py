@@ -41,7 +41,10 @@ pytestmark = [
                        reason="the hostile corpus needs bubblewrap (.ci/run installs it)"),
 ]
 SCALE = 0.5  # time limits halved: every honest step stays far inside its limit
-EXPECTED = json.loads(EXPECTED_FILE.read_text())
+EXPECTED_ALL = json.loads(EXPECTED_FILE.read_text())
+# The attacks graded in this one batch (the others attack a batch as a whole and are graded
+# in batches of their own: tests/test_hostile_batches.py).
+EXPECTED = {name: want for name, want in EXPECTED_ALL.items() if want["batch"] == "corpus"}
 # Files the attacks write to or read; none may change.
 TARGETS = (Path(hw3_plugin.__file__).parent / "rubric.toml",
            Path(hw3_plugin.__file__).parent / "checks_lab1.py",
@@ -123,7 +126,8 @@ def graded(tmp_path_factory) -> Graded:
 
 def test_expected_scores_are_fresh() -> None:
     """expected.json is what the corpus generator derives from the attacks and the rubric."""
-    assert EXPECTED == expected(), "run: python -m hostile.make_corpus --expected (in tests/)"
+    assert EXPECTED_ALL == expected(), \
+        "run: python -m hostile.make_corpus --expected (in tests/)"
     assert len(ATTACKS) >= 15
 
 
@@ -152,6 +156,9 @@ def test_each_submission_gets_exactly_its_expected_score(graded: Graded, name: s
         assert report.total == 0
     else:
         assert report.error == ""
+    if want["note"]:  # noted, never deducted
+        assert any(want["note"] in note for note in report.problems), report.problems
+        assert report.form.deduction == 0 and report.form.reasons == ()
 
 
 def test_no_message_contradicts_its_verdict(graded: Graded) -> None:

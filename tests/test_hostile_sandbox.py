@@ -115,22 +115,54 @@ def lab2():
     return Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir))
 
 
-def test_saved_model_of_another_shape_is_not_loaded(lab2, tmp_path: Path) -> None:
-    honest = tmp_path / "honest"
-    honest.mkdir()
-    (honest / "config.json").write_text(json.dumps(lab2.base_config))
-    bomb = tmp_path / "bomb"
-    bomb.mkdir()
-    (bomb / "config.json").write_text(json.dumps({**lab2.base_config, "n_layer": 2000,
-                                                  "n_embd": 4096}))
-    wide = tmp_path / "wide-adapter"
-    wide.mkdir()
-    (wide / "adapter_config.json").write_text(json.dumps({"r": 10 ** 6}))
-    garbage = tmp_path / "garbage"
-    garbage.mkdir()
-    (garbage / "config.json").write_text("[1, 2")
-    assert lab2.measurable(honest)
-    assert not any(lab2.measurable(f) for f in (bomb, wide, garbage, tmp_path / "absent"))
+def test_saved_model_of_another_shape_or_pickled_is_not_loaded(lab2, tmp_path: Path) -> None:
+    from hw3_plugin.lab2 import SHAPE_KEYS
+    from hw3_plugin.measure_lab2 import _refusal
+
+    def folder(name: str, files: dict[str, str]) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        for file, text in files.items():
+            (path / file).write_text(text)
+        return path
+
+    config = json.dumps(lab2.base_config)
+    honest = folder("honest", {"config.json": config, "model.safetensors": ""})
+    bomb = folder("bomb", {"config.json": json.dumps({**lab2.base_config, "n_layer": 2000,
+                                                      "n_embd": 4096})})
+    wide = folder("wide-adapter", {"adapter_config.json": json.dumps({"r": 10 ** 6})})
+    pickled = folder("pickled", {"config.json": config, "pytorch_model.bin": "",
+                                 "model.safetensors": ""})
+    pickled_adapter = folder("pickled-adapter", {"adapter_config.json": json.dumps({"r": 8}),
+                                                 "adapter_model.bin": ""})
+    garbage = folder("garbage", {"config.json": "[1, 2"})
+    keys = list(SHAPE_KEYS)
+    assert _refusal(honest, lab2.base_config, keys) is None
+    assert "not GPT-2's shape" in _refusal(bomb, lab2.base_config, keys)
+    assert "does not fit GPT-2" in _refusal(wide, lab2.base_config, keys)
+    assert "pickle files (pytorch_model.bin)" in _refusal(pickled, lab2.base_config, keys)
+    assert "pickle files" in _refusal(pickled_adapter, lab2.base_config, keys)
+    with pytest.raises(ValueError):  # reported by measure() as the folder's error
+        _refusal(garbage, lab2.base_config, keys)
+
+
+def test_the_measurement_probe_loads_safetensors_only(lab2, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from hw3_plugin.measure_lab2 import INBOX, measure
+
+    inbox = tmp_path / INBOX
+    shutil.copytree(lab2.gpt2_dir, inbox / "trainer0")  # an untrained "fine-tuned" copy
+    shutil.copytree(lab2.gpt2_dir, inbox / "trainer1")
+    (inbox / "trainer1" / "pytorch_model.bin").write_bytes(b"not unpickled")
+    monkeypatch.setenv("GRADER_WORK", str(tmp_path))
+    args = {**lab2.measure_args(), "base": str(lab2.gpt2_dir), "batches": lab2._probe_batches}
+    result = measure(None, args)
+    reference = lab2.perplexity_of(lab2.model(), lab2._probe_batches)
+    assert result["pretrained"] == pytest.approx(reference, rel=1e-6)
+    assert result["models"]["trainer0"]["perplexity"] == pytest.approx(reference, rel=1e-6)
+    assert "pickle files (pytorch_model.bin)" in result["models"]["trainer1"]["error"]
 
 
 def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) -> None:
@@ -138,7 +170,63 @@ def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) ->
                "global_step": 30, "max_steps": 30, "log_history": [{"loss": 1.0}],
                "output_dir": "./out", "has_eval_dataset": True, "saved": "trainer0"}
     facts = {"trainers": [trainer], "saved": ["./out"], "loaded": [{"source": "./out"}]}
-    verdicts = lab2.judge("notebook", facts, tmp_path)  # no trainer0 folder: forged
+    verdicts = lab2.judge_notebook(facts, {"models": {}})  # nothing measured: forged
     lab2d = {k: v for k, v in verdicts.items() if k.startswith("lab2d.")}
     assert lab2d and not any(v.passed for v in lab2d.values())
     assert all("measure" in v.message for v in lab2d.values())
+
+
+SELF_REPORTED_CHECKS = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns")
+
+
+def _claims(lab2) -> dict:
+    """What a forged facts file claims about the notebook's own objects."""
+    rows = lab2.row_counts
+    sets = [{"name": n, "rows": rows[s] // 10, "columns": ["input_ids", "attention_mask",
+                                                         "labels"],
+             "format": "torch", "labels_equal_ids": True}
+            for n, s in (("train", "train"), ("valid", "validation"))]
+    return {"tokenizers": [{"name": "tokenizer", "pad": "<|endoftext|>",
+                            "eos": "<|endoftext|>"}],
+            "datasets": sets, "loaded": [{"source": "gpt2"}], "trainers": []}
+
+
+def test_claims_about_the_kernel_s_objects_need_measured_files(lab2) -> None:
+    """The forge-facts attack's 8 points: claims with no saved tokenizer or dataset."""
+    verdicts = lab2.judge_notebook(_claims(lab2), {"models": {}, "tokenizers": {},
+                                                   "datasets": {}})
+    assert [c for c in SELF_REPORTED_CHECKS if verdicts[c].passed] == []
+
+
+def test_saved_tokenizer_and_datasets_are_measured(lab2, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+    from hw3_plugin.measure_lab2 import INBOX, measure
+
+    inbox = tmp_path / INBOX
+    tokenizer = lab2.tokenizer  # GPT-2's, pad set to the end-of-text token
+    tokenizer.save_pretrained(str(inbox / "tokenizer0"))
+
+    def tokenized(split: str) -> datasets.Dataset:
+        rows = lab2._rows(split)
+        ds = datasets.Dataset.from_dict({"text": rows[: len(rows) // 10]})
+        ds = ds.map(lambda b: {**tokenizer(b["text"], padding="max_length", truncation=True,
+                                           max_length=64),
+                               "labels": tokenizer(b["text"], padding="max_length",
+                                                   truncation=True, max_length=64)["input_ids"]},
+                    batched=True, remove_columns=["text"])
+        ds.set_format("torch")
+        return ds
+
+    tokenized("train").save_to_disk(str(inbox / "dataset0"))
+    tokenized("valid").save_to_disk(str(inbox / "dataset1"))
+    shuffled = datasets.Dataset.from_dict({"input_ids": [[5, 6, 7]] * 9})
+    shuffled.save_to_disk(str(inbox / "dataset2"))  # not WikiText's rows: not counted
+    monkeypatch.setenv("GRADER_WORK", str(tmp_path))
+    args = {**lab2.measure_args(), "base": str(lab2.gpt2_dir), "batches": lab2._probe_batches}
+    measurement = measure(None, args)
+    assert sorted(measurement["datasets"]) == ["dataset0", "dataset1", "dataset2"]
+    claims = {**_claims(lab2), "tokenizers": [], "datasets": []}  # the kernel says nothing
+    verdicts = lab2.judge_notebook(claims, measurement)
+    assert [c for c in SELF_REPORTED_CHECKS if not verdicts[c].passed] == [], \
+        {c: verdicts[c].message for c in SELF_REPORTED_CHECKS}

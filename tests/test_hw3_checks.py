@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hw3_plugin import checks_lab1, checks_lab2
 from hw3_plugin.layouts import KIT
-from hw3_plugin.probes_lab1 import _digest
+from hw3_student.probes_lab1 import _digest
 from message_tone import contradiction
 
 REVIEWS = [_digest(f"review number {i}") for i in range(10)]
@@ -119,8 +119,9 @@ def _forward_probe(config: dict, output):
     """The model_forward probe's data for a model whose forward applies `output` to the
     reference logits (the probe itself, in this process)."""
     import torch
-    from hw3_plugin import lab1, probes_lab1
+    from hw3_plugin import lab1
     from hw3_solution import lab_rnn
+    from hw3_student import probes_lab1
 
     class Variant(lab_rnn.LSTM):
         def forward(self, ids, length):

@@ -77,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autograde: {exc}", file=sys.stderr)
         return 2
     print(summary(result))
+    if result.failures:  # graded again by the next run; staff have the tracebacks
+        print(f"autograde: {len(result.failures)} internal error(s): "
+              + ", ".join(f.student_id for f in result.failures), file=sys.stderr)
+        return 3
     return 0
 
 
@@ -91,10 +95,15 @@ def summary(result: BatchResult) -> str:
         lines.append(f"totals of {len(totals)} submissions: mean {sum(totals) / len(totals):.1f}"
                      f", min {min(totals):g}, max {max(totals):g} (of "
                      f"{result.reports[0].max_total:g})")
-    failed = [r.student_id for r in result.reports if r.error]
-    if failed:
-        lines.append(f"grading stopped early for {len(failed)}: {', '.join(failed[:10])}"
-                     + (" ..." if len(failed) > 10 else "") + " (see their feedback)")
+    refused = [r.student_id for r in result.reports if r.error]
+    if refused:
+        lines.append(f"refused {len(refused)}: {', '.join(refused[:10])}"
+                     + (" ..." if len(refused) > 10 else "") + " (see their feedback)")
+    if result.failures:
+        ids = [f.student_id for f in result.failures]
+        lines.append(f"internal errors for {len(ids)}: {', '.join(ids[:10])}"
+                     + (" ..." if len(ids) > 10 else "") + " (not graded; the next run grades "
+                     "them again)")
     lines += [f"  {kind}: {path}" for kind, path in result.outputs.items()]
     return "\n".join(lines)
 

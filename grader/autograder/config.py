@@ -55,8 +55,12 @@ class Settings(BaseModel):
         "the only plug-in installed")
     regrade: bool = Field(False, description="grade again submissions already in the gradebook")
     isolation: IsolationChoice = Field(
-        "auto", description="sandbox isolation: auto (strongest that works), bwrap, unshare, "
-        "or rlimits")
+        "auto", description="sandbox isolation: auto (the strongest isolating level that "
+        "works: bwrap, then unshare), bwrap, unshare, or rlimits (no isolation; only when "
+        "named, and under root only with allow_unsafe_isolation); real data needs bwrap")
+    allow_unsafe_isolation: bool = Field(
+        False, description="allow --isolation rlimits under root (student code then runs as "
+        "root)")
     gpu: GpuChoice = Field(
         "auto", description="GPU for the jobs the plug-in marks as GPU jobs: auto (one when "
         "CUDA is present), on (required), off (the CPU only)")
@@ -71,15 +75,22 @@ class Settings(BaseModel):
     output_cap_kb: int = Field(64, gt=0, description="student stdout/stderr kept per step, KiB "
                                "(the tail)")
     threads: int = Field(1, gt=0, description="CPU threads for torch/BLAS inside the sandbox")
-    zip_max_mb: int = Field(1024, gt=0, description="largest total unpacked size of one zip, "
-                            "MiB")
-    zip_max_files: int = Field(5000, gt=0, description="most files one zip may hold")
+    zip_max_mb: int = Field(1024, gt=0, description="largest unpacked size of one student's "
+                            "files, MiB (a zip with the zips inside it; in a class export, "
+                            "each student's part)")
+    zip_max_files: int = Field(5000, gt=0, description="most files of one student (a zip with "
+                               "the zips inside it; in a class export, each student's part)")
     zip_max_ratio: float = Field(200.0, gt=0, description="highest compression ratio of a "
                                  "member over 1 MiB")
     progress: bool = Field(True, description="show a progress bar")
-    workers: int = Field(2, gt=0, description="sandboxed jobs of one submission run at once")
+    workers: int = Field(2, gt=0, description="sandboxed jobs of one submission run at once "
+                         "(under root with bwrap, at most the grader's pool of sandbox users, "
+                         "32)")
     job_cache: bool = Field(True, description="reuse the outcome of an identical job (same "
                             "code, inputs, data, versions)")
+    cache_max_gb: float = Field(10.0, gt=0, description="largest size of the job cache, GB "
+                                "(least recently used entries removed first; it holds "
+                                "outcomes as JSON, never model weights)")
 
     @field_validator("submissions", mode="before")
     @classmethod

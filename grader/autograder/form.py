@@ -4,23 +4,18 @@ fixed fraction of the grade (once, however many reasons); every reason is stated
 notebook under another name (``LabRNN (1).ipynb``) is reported as misnamed, not as an extra
 file; a file beside it (the untouched ``LabLLM.ipynb`` next to a graded copy) as extra.
 
-A PDF counts as a notebook export when its metadata (producer, creator, title, subject)
-mentions nbconvert, Jupyter, IPython, Colab or ``.ipynb``, when its title is a notebook's
-name, or when its first page shows notebook prompts (``In [1]:``).
+Whether a PDF is a notebook export is decided by ``pdfcheck`` (shared with the students'
+``hw3-pack``, see there); a PDF it cannot inspect gets a note and costs nothing.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .models import FormVerdict
-
-EXPORT_WORDS = re.compile(r"nbconvert|jupyter|ipython|colab|\.ipynb", re.IGNORECASE)
-PROMPT = re.compile(r"(In|Out)\s*\[\s*\d*\s*\]\s*:")
-META_KEYS = ("/Producer", "/Creator", "/Title", "/Subject")
+from .pdfcheck import inspect_pdf, pdf_export_reason  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -32,32 +27,11 @@ class FormRule:
     require_report: bool = True
 
 
-def pdf_export_reason(path: Path, notebook_names: Sequence[str]) -> str | None:
-    """Why ``path`` is not an acceptable report (unreadable or a notebook export), or None."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(path)
-        meta = reader.metadata or {}
-        first = reader.pages[0].extract_text() if reader.pages else ""
-    except (PdfReadError, OSError, ValueError, KeyError, TypeError) as exc:
-        return f"{path.name} could not be read as a PDF ({type(exc).__name__})"
-    stems = {Path(n).stem.lower() for n in notebook_names}
-    for key in META_KEYS:
-        value = str(meta.get(key) or "")
-        if EXPORT_WORDS.search(value) or (key == "/Title" and value.strip().lower() in stems):
-            return f"{path.name} looks like a notebook export (its {key[1:].lower()} is {value!r})"
-    match = PROMPT.search(first or "")
-    if match:
-        return f"{path.name} looks like a notebook export (its first page shows {match.group()!r})"
-    return None
-
-
 def judge_form(rule: FormRule, notebooks: Mapping[str, str], found: Mapping[str, Path | None],
                containers: Mapping[str, str | None], zip_members: Mapping[str, list[str]],
-               reports: Sequence[Path]) -> FormVerdict:
-    """The verdict for one submission.
+               reports: Sequence[Path], notes: list[str] | None = None) -> FormVerdict:
+    """The verdict for one submission (``notes``: gets what the check could not decide,
+    which costs nothing).
 
     ``found``: lab -> staged notebook path; ``containers``: lab -> name of the zip it came
     from; ``zip_members``: zip name -> files it held; ``reports``: PDF files found.
@@ -90,7 +64,9 @@ def judge_form(rule: FormRule, notebooks: Mapping[str, str], found: Mapping[str,
         if not reports:
             reasons.append("no PDF report")
         else:
-            problems = [pdf_export_reason(p, expected) for p in reports]
-            if all(problems):
-                reasons.extend(p for p in problems if p)
+            verdicts = [inspect_pdf(p, expected) for p in reports]
+            if notes is not None:
+                notes.extend(v.note for v in verdicts if v.note)
+            if all(v.reason for v in verdicts):
+                reasons.extend(v.reason for v in verdicts if v.reason)
     return FormVerdict(rule.deduction if reasons else 0.0, tuple(reasons))

@@ -1,15 +1,14 @@
 """SQLite store of finished reports, written as each submission finishes.
 
-A report is stored under its student id with a key made of the submission's fingerprint,
-the rubric's fingerprint, the kit version, the plug-in and the data choice. A rerun skips
-every student whose stored key still matches (so a batch killed midway resumes and grades
-each submission once); a changed submission, rubric or kit is graded again, and
-``--regrade`` grades everything again.
+A report is stored under its student id with its grading key (keys.py: the submission's
+fingerprint, the rubric, the plug-in's and the engine's code, the data choice). A rerun
+skips every student whose stored key still matches (so a batch killed midway resumes and
+grades each submission once); a changed submission, rubric, check or engine is graded
+again, and ``--regrade`` grades everything again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -26,11 +25,6 @@ CREATE TABLE IF NOT EXISTS results (
     graded_at TEXT NOT NULL
 )
 """
-
-
-def grading_key(*parts: str) -> str:
-    """One key from everything that decides a result."""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 class Gradebook:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .archives import Budget, is_junk, safe_extract
+from .archives import Budget, is_junk, safe_extract, safe_extract_parts
 from .errors import BadSubmission, UnsafeArchive
 from .form import FormRule, judge_form
 from .models import Submission
@@ -49,6 +49,7 @@ class Candidate:
 
     student_id: str
     sources: tuple[Path, ...]
+    refused: str = ""  # why this student's part of a class export was not unpacked
 
 
 def student_key(name: str, folder: bool = False) -> str:
@@ -109,6 +110,13 @@ def _is_single(folder: Path, notebook_names: Iterable[str]) -> bool:
     return len({k for k in numbered if re.search(r"_\d+$", k)}) < 2
 
 
+def _several_ids(folder: Path, refused: Iterable[str]) -> bool:
+    """Whether ``folder``'s entries and the refused parts of its export carry two different
+    course-site ids (a class export, even when all but one part was refused)."""
+    keys = {student_key(p.name, p.is_dir()) for p in _entries(folder)} | set(refused)
+    return len({k for k in keys if re.search(r"_\d+$", k)}) >= 2
+
+
 def _single_id(path: Path) -> str:
     if path.is_file() and path.stem.lower() == "code":
         return student_key(path.resolve().parent.name, folder=True)
@@ -138,7 +146,12 @@ def _class_candidates(folder: Path, problems: list[str]) -> list[Candidate]:
 
 def discover(paths: Sequence[Path], notebook_names: Iterable[str], staging: Path,
              budget: Budget) -> tuple[list[Candidate], list[str]]:
-    """The students in ``paths`` and the problems met (an unreadable input is one)."""
+    """The students in ``paths`` and the problems met (an unreadable input is one).
+
+    A zip is unpacked with the caps of ``budget.limits`` for each student's part (a class
+    export of any size is fine when every part is within them); a student whose part breaks
+    a cap is a candidate that is refused, with the reason, when graded.
+    """
     names = list(notebook_names)
     found: list[Candidate] = []
     problems: list[str] = []
@@ -154,16 +167,18 @@ def discover(paths: Sequence[Path], notebook_names: Iterable[str], staging: Path
             found.append(Candidate(_single_id(path), (path,)))
             continue
         folder = path
-        if path.is_file():
+        refused: dict[str, str] = {}
+        if path.is_file():  # a class export, or one student's zip: caps per student
             folder = staging / "_inputs" / f"{index}-{student_key(path.name)}"
             try:
-                safe_extract(path, folder, budget)
+                refused = safe_extract_parts(path, folder, budget.limits, student_key)
             except BadSubmission as exc:
                 problems.append(str(exc))
                 continue
         inner = _unwrap(folder)
-        if not _is_single(inner, names):
+        if not _is_single(inner, names) or _several_ids(inner, refused):
             found.extend(_class_candidates(inner, problems))
+            found.extend(Candidate(sid, (), refused=why) for sid, why in refused.items())
         elif path.is_dir():
             found.append(Candidate(_single_id(inner), (inner,)))
         else:  # one student's zip: unpacked again, with the student's files, when graded
@@ -330,6 +345,8 @@ def unpack(candidate: Candidate, staging: Path, notebooks: Mapping[str, str],
     and BadSubmission when the student's own zip cannot be read; a corrupt zip nested
     deeper is a noted problem, and a missing notebook is recorded, not raised.
     """
+    if candidate.refused:
+        raise UnsafeArchive(candidate.refused)
     staged = _stage(candidate, staging / candidate.student_id, budget)
     found: dict[str, Path | None] = {}
     problems = list(staged.problems)
@@ -341,7 +358,8 @@ def unpack(candidate: Candidate, staging: Path, notebooks: Mapping[str, str],
                            if p.is_file() and p.suffix.lower() == ".pdf"
                            and not is_junk(p.relative_to(staged.root))))
     containers = {lab: _container(p, staged) if p else None for lab, p in found.items()}
-    form = judge_form(rule, notebooks, found, containers, staged.zip_members, reports)
+    form = judge_form(rule, notebooks, found, containers, staged.zip_members, reports,
+                      problems)
     return Submission(
         student_id=candidate.student_id,
         sources=candidate.sources,

@@ -77,6 +77,9 @@ class Step:
     timeout_s: float = 30.0
 
 
+OUTBOX_INPUT = "previous-outbox"  # where a job reads the outbox of ``reads_outbox_of``
+
+
 @dataclass(frozen=True)
 class Job:
     """Work for one sandboxed process.
@@ -102,6 +105,10 @@ class Job:
     startup_files: Mapping[str, str] = field(default_factory=dict)  # IPython startup: name->code
     hidden_modules: tuple[str, ...] = ()  # top-level packages the child refuses to import
     gpu: bool = False  # the job sees the grader's GPU (sandbox/gpu.py)
+    # The id of a job of the same plan whose outbox this job reads: it runs after that job
+    # finishes, in a fresh sandbox, with that outbox bound read-only at ``OUTBOX_INPUT`` in
+    # its work folder (e.g. a measurement of saved weights that the notebook cannot reach).
+    reads_outbox_of: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in ("calls", "notebook"):
@@ -206,7 +213,8 @@ class ItemResult:
 
 @dataclass(frozen=True)
 class SubmissionReport:
-    """Everything graded for one submission. A crash is still a report (``error``)."""
+    """Everything graded for one submission, or why it was refused (``error``: an unsafe or
+    unreadable archive). A fault of the grader is never a report (failures.py)."""
 
     student_id: str
     items: tuple[ItemResult, ...]
@@ -214,7 +222,7 @@ class SubmissionReport:
     form: FormVerdict = FormVerdict()
     isolation: str = ""
     gpu: str = ""  # the GPU the training items ran on ("" for the CPU)
-    error: str = ""  # why grading stopped early, if it did
+    error: str = ""  # why the submission was refused, if it was
     problems: tuple[str, ...] = ()
     fingerprint: str = ""
     plugin: str = ""

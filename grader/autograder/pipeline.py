@@ -3,7 +3,9 @@
     intake -> extract -> plan (plug-in) -> run (sandbox) -> judge (plug-in) -> score
         -> record (gradebook) ... then every reporter over the finished reports.
 
-A broken submission never stops the batch, and a crash is still a report with a reason.
+A broken submission never stops the batch. Each submission ends graded (a report),
+refused (a report whose ``error`` gives the reason: an unsafe or unreadable archive) or
+with an internal error (failures.py): a fault of the grader is never stored as a grade.
 """
 
 from __future__ import annotations
@@ -27,15 +29,25 @@ from .archives import ArchiveLimits, Budget
 from .config import Settings
 from .errors import BadNotebook, BadSubmission
 from .extract import ExtractedNotebook, read_notebook
+from .failures import InternalFailure, write_staff_report
 from .form import FormRule
-from .gradebook import Gradebook, grading_key
+from .gradebook import Gradebook
 from .intake import Candidate, discover, fingerprint, unpack
 from .jobcache import JobCache, job_key
-from .models import CheckResult, FormVerdict, Isolation, Job, JobOutcome, SubmissionReport
+from .keys import code_digest, derive_key, engine_digest, plugin_modules
+from .models import (
+    OUTBOX_INPUT,
+    CheckResult,
+    FormVerdict,
+    Isolation,
+    Job,
+    JobOutcome,
+    SubmissionReport,
+)
 from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin, plugin_notes
 from .reporters import write_all
 from .sandbox.gpu import choose_gpu
-from .sandbox.isolation import choose
+from .sandbox.isolation import check_workers, choose
 from .sandbox.runner import SandboxLimits, run_job
 from .scoring import score
 
@@ -52,6 +64,7 @@ class BatchResult:
     graded: list[str] = field(default_factory=list)  # student ids graded in this run
     skipped: list[str] = field(default_factory=list)  # already in the gradebook
     problems: list[str] = field(default_factory=list)  # inputs that were not submissions
+    failures: list[InternalFailure] = field(default_factory=list)  # not graded: grader faults
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -65,6 +78,14 @@ def sandbox_limits(settings: Settings) -> SandboxLimits:
 def archive_limits(settings: Settings) -> ArchiveLimits:
     return ArchiveLimits(max_bytes=settings.zip_max_mb << 20, max_files=settings.zip_max_files,
                          max_ratio=settings.zip_max_ratio)
+
+
+def _readable(folder: Path) -> None:
+    """Let any sandbox user read ``folder`` (a finished job's outbox, links already removed),
+    whichever user wrote it."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _safe_name(text: str) -> str:
@@ -115,59 +136,104 @@ class Grader:
             fingerprint=fingerprint_, plugin=self.plugin.name, kit_version=__version__,
             seconds=round(time.monotonic() - started, 2))
 
-    def _run_job(self, job: Job, work: Path) -> JobOutcome:
-        limits = sandbox_limits(self.batch.settings)
+    def _cache(self) -> JobCache | None:
+        settings = self.batch.settings
+        return JobCache(self.batch.cache_dir / "jobs", int(settings.cache_max_gb * 1e9)) \
+            if settings.job_cache else None
+
+    def _prepared(self, job: Job) -> Job:
         scale = self.batch.settings.timeout_scale  # plug-ins scale the limits they set
-        job = dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
-        cache = JobCache(self.batch.cache_dir / "jobs") if self.batch.settings.job_cache \
-            else None
+        return dataclasses.replace(job, load_timeout_s=job.load_timeout_s * scale)
+
+    def _run_chain(self, first: Job, followers: list[Job], work: Path) -> dict[str, JobOutcome]:
+        """Run ``first``, then each job that reads its outbox (in a fresh sandbox, the
+        outbox bound read-only). Outcomes come from the cache only when every job of the
+        chain is there: the outbox itself is never cached."""
+        limits = sandbox_limits(self.batch.settings)
+        cache = self._cache()
+        jobs = [self._prepared(first), *(self._prepared(j) for j in followers)]
         libraries = tuple(getattr(self.plugin, "libraries", ()))
-        key = job_key(job, self.isolation, limits, libraries) if cache else ""
-        cached = cache.get(key, job.job_id) if cache else None
-        if cached is not None:
-            return cached
-        outcome = run_job(job, work / _safe_name(job.job_id), self.isolation, limits)
+        keys = [job_key(job, self.isolation, limits, libraries) for job in jobs] \
+            if cache else []
+        if len(keys) > 1:  # a follower's result depends on what the first job left
+            keys[1:] = [derive_key(job=k, after=keys[0]) for k in keys[1:]]
         if cache:
-            cache.put(key, outcome)
-        return outcome
+            cached = [cache.get(key, job.job_id) for key, job in zip(keys, jobs)]
+            if all(o is not None for o in cached):
+                return {job.job_id: o for job, o in zip(jobs, cached)}
+        outcomes = {first.job_id: run_job(jobs[0], work / _safe_name(first.job_id),
+                                          self.isolation, limits)}
+        outbox = outcomes[first.job_id].outbox
+        for job in jobs[1:]:
+            if outbox is not None:
+                _readable(outbox)
+                job = dataclasses.replace(job, files={**job.files, OUTBOX_INPUT: outbox})
+            outcomes[job.job_id] = run_job(job, work / _safe_name(job.job_id), self.isolation,
+                                           limits)
+        if cache:
+            for key, job in zip(keys, jobs):
+                cache.put(key, outcomes[job.job_id])
+        return outcomes
 
     def _run_jobs(self, jobs: list[Job], work: Path) -> dict[str, JobOutcome]:
-        """Every job's outcome; `workers` jobs at a time, in the plug-in's order."""
+        """Every job's outcome; `workers` chains at a time, in the plug-in's order (a job
+        that reads another's outbox runs right after it, in the same worker)."""
+        firsts_ids = {job.job_id for job in jobs if not job.reads_outbox_of}
+        for job in jobs:  # one level: a follower reads the outbox of a job that reads none
+            if job.reads_outbox_of and job.reads_outbox_of not in firsts_ids:
+                raise ValueError(f"job {job.job_id!r} reads the outbox of "
+                                 f"{job.reads_outbox_of!r}, which is not planned or reads "
+                                 "another job's outbox itself")
+        firsts = [job for job in jobs if not job.reads_outbox_of]
         with ThreadPoolExecutor(max_workers=self.batch.settings.workers) as pool:
-            futures = {job.job_id: pool.submit(self._run_job, job, work) for job in jobs}
-            return {job_id: future.result() for job_id, future in futures.items()}
+            futures = [pool.submit(self._run_chain, job,
+                                   [j for j in jobs if j.reads_outbox_of == job.job_id], work)
+                       for job in firsts]
+            done: dict[str, JobOutcome] = {}
+            for future in futures:
+                done.update(future.result())
+        return {job.job_id: done[job.job_id] for job in jobs}
 
-    def grade(self, candidate: Candidate, digest: str) -> SubmissionReport:
-        """Grade one student (``digest``: the fingerprint of its files); never raises (a
-        crash becomes the report's ``error``)."""
+    def grade(self, candidate: Candidate, digest: str) -> SubmissionReport | InternalFailure:
+        """Grade one student (``digest``: the fingerprint of its files). A bad submission
+        is a report (refused: ``error`` says why); a fault of the grader, the plug-in or the
+        sandbox set-up is an InternalFailure, never a grade. Never raises an Exception."""
         started = time.monotonic()
         rule = FormRule(deduction=self.plugin.rubric.form_deduction)
         try:
             submission = unpack(candidate, self.staging, self.plugin.notebooks, rule,
                                 self.budget_factory(), digest)
-        except Exception as exc:  # noqa: BLE001 - unsafe or unreadable: a result, not a crash
-            why = str(exc) if isinstance(exc, BadSubmission) else f"{type(exc).__name__}: {exc}"
+        except BadSubmission as exc:  # unsafe or unreadable: refused, with the reason
+            why = str(exc)
             every_lab = {lab: f"the submission could not be unpacked: {why}"
                          for lab in self.plugin.notebooks}
             return self._report(candidate.student_id, [], unavailable=every_lab,
                                 form=FormVerdict(rule.deduction, (why,)), error=why,
                                 fingerprint_=digest, started=started)
+        except Exception as exc:  # noqa: BLE001 - the grader's fault, reported to staff
+            log.exception("unpacking %s failed", candidate.student_id)
+            shutil.rmtree(self.staging / candidate.student_id, ignore_errors=True)
+            return InternalFailure.from_exception(candidate.student_id, "unpacking", exc)
         work = self.staging / f"{candidate.student_id}.work"
+        stage = "reading the notebooks"
         try:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
             ctx = SubmissionContext(self.batch, submission, notebooks, work, self.prepared)
-            results, error = [], ""
-            try:
-                outcomes = self._run_jobs(self.plugin.plan(submission, ctx), work)
-                results = self.plugin.judge(outcomes, ctx)
-                notes = [*plugin_notes(self.plugin, ctx), *notes]
-            except Exception as exc:  # noqa: BLE001 - a crash is still a result
-                log.exception("grading %s failed", candidate.student_id)
-                error = f"the grader failed: {type(exc).__name__}: {exc}"
+            stage = "planning (plug-in)"
+            jobs = self.plugin.plan(submission, ctx)
+            stage = "running the sandbox jobs"
+            outcomes = self._run_jobs(jobs, work)
+            stage = "judging (plug-in checks)"
+            results = self.plugin.judge(outcomes, ctx)
+            notes = [*plugin_notes(self.plugin, ctx), *notes]
+            stage = "scoring"
             return self._report(candidate.student_id, results, unavailable=unavailable,
-                                form=submission.form, error=error,
+                                form=submission.form,
                                 problems=[*submission.problems, *notes],
                                 fingerprint_=submission.fingerprint, started=started)
+        except Exception as exc:  # noqa: BLE001 - the grader's fault, reported to staff
+            log.exception("grading %s failed while %s", candidate.student_id, stage)
+            return InternalFailure.from_exception(candidate.student_id, stage, exc)
         finally:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(submission.root, ignore_errors=True)
@@ -177,6 +243,9 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
               say: Callable[[str], None] = print) -> BatchResult:
     """Grade every submission in ``settings.submissions`` and write every output."""
     plugin = plugin or load_plugin(settings.plugin)
+    isolation = choose(settings.isolation, allow_unsafe=settings.allow_unsafe_isolation,
+                       real_data=settings.data != "fixtures")  # refused before any output
+    check_workers(settings.workers, isolation)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(settings.to_json(), indent=2),
@@ -192,24 +261,38 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         if not candidates:
             raise BadSubmission("no submissions found in "
                                 + ", ".join(str(p) for p in settings.submissions))
-        isolation = choose(settings.isolation)  # both said in the CLI's closing summary
         gpu = choose_gpu(settings.gpu)
         batch = BatchContext(settings, out / ".cache", gpu)
         batch.cache_dir.mkdir(exist_ok=True)
         prepared = plugin.prepare(batch)
         result = BatchResult(reports=[], isolation=isolation, gpu=gpu, problems=problems)
         grader = Grader(plugin, batch, prepared, isolation, staging, budget)
-        context = "\0".join((plugin.rubric.fingerprint, __version__, plugin.name,
-                             settings.data, gpu or "cpu"))
+        context = dict(rubric=plugin.rubric.fingerprint, plugin=plugin.name,
+                       plugin_code=code_digest(*plugin_modules(plugin)),
+                       engine=engine_digest(), data=settings.data, gpu=gpu or "cpu")
         for cand in tqdm(candidates, desc="grading", unit="submission",
                          disable=not settings.progress):
-            digest = fingerprint(cand.sources)
-            key = grading_key(digest, context)
+            digest = fingerprint(cand.sources) if not cand.refused else \
+                derive_key(refused=cand.refused)
+            key = derive_key(submission=digest, **context)
             if not settings.regrade and book.lookup(cand.student_id, key) is not None:
                 result.skipped.append(cand.student_id)
                 continue
-            book.record(grader.grade(cand, digest), key)
+            outcome = grader.grade(cand, digest)
+            if isinstance(outcome, InternalFailure):  # not stored: graded again next run
+                result.failures.append(outcome)
+                say(f"internal error grading {cand.student_id} ({outcome.stage}): "
+                    f"{outcome.summary}")
+                continue
+            book.record(outcome, key)
             result.graded.append(cand.student_id)
-        result.reports = book.reports([c.student_id for c in candidates])
+        failed = {f.student_id for f in result.failures}
+        result.reports = book.reports([c.student_id for c in candidates
+                                       if c.student_id not in failed])
     result.outputs = write_all(result.reports, out)
+    staff = write_staff_report(result.failures, out)
+    if staff is not None:
+        result.outputs["internal errors (staff only)"] = staff
+        say(f"{len(result.failures)} submission(s) not graded because of internal errors; "
+            f"tracebacks in {staff}; the next run grades them again")
     return result

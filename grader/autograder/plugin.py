@@ -15,6 +15,10 @@ for the feedback on how it read the submission (nothing is deducted for them). A
 that the rubric lists but ``judge`` does not return scores zero with the message "this check
 did not run"; the items of a lab whose notebook is missing score zero without ``plan`` being
 asked about that lab.
+
+Optional: ``code_modules``, the modules whose source decides the plug-in's results (e.g.
+its reference solution); by default the top-level package of the plug-in's class. Their
+source is part of every grading key (keys.py), so a changed check regrades.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ File format (TOML)::
     points = 5
     lab = "part1"             # a notebook's lab id (plug-in's ``notebooks``) or e.g. "report"
     manual = false            # manual items are graded by staff; they have no checks
+    public = ["lab1a.sizes"]  # checks students may run themselves (self-check); others hidden
     [items.checks]            # check id = weight; an item's points split by weight
     "q1.sizes" = 2
     "q1.aligned" = 1
@@ -31,7 +32,7 @@ from typing import Any
 
 from .errors import RubricError
 
-_ITEM_KEYS = {"id", "title", "points", "lab", "manual", "checks", "note"}
+_ITEM_KEYS = {"id", "title", "points", "lab", "manual", "checks", "note", "public"}
 _TOP_KEYS = {"title", "cap", "form", "items"}
 
 
@@ -46,6 +47,7 @@ class RubricItem:
     manual: bool = False
     checks: Mapping[str, float] = field(default_factory=dict)  # check id -> weight
     note: str = ""  # e.g. a grading decision worth stating
+    public: tuple[str, ...] = ()  # checks students may run themselves; the others are hidden
 
     @property
     def total_weight(self) -> float:
@@ -142,6 +144,9 @@ def _item(raw: Any, index: int, source: str) -> RubricItem:
     if manual and checks:
         raise RubricError(f"{where}: a manual item has no checks")
     weights = {str(c): _number(w, f"{where}: weight of {c!r}", low=0.0) for c, w in checks.items()}
+    public = raw.get("public", [])
+    if not isinstance(public, list) or not set(map(str, public)) <= set(weights):
+        raise RubricError(f"{where}: public must be a list of this item's check ids")
     return RubricItem(
         item_id=item_id,
         title=str(raw["title"]),
@@ -150,6 +155,7 @@ def _item(raw: Any, index: int, source: str) -> RubricItem:
         manual=manual,
         checks=weights,
         note=str(raw.get("note", "")),
+        public=tuple(map(str, public)),
     )
 
 

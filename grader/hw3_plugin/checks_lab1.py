@@ -13,14 +13,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from autograder.models import CheckResult
+from hw3_student import checks as public
 
 from .results import failed as fail
-from .results import keyed
+from .results import keyed, result
 from .results import passed as ok
-
-SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
-PART_NAMES = ("train", "valid", "test")
-
 
 # (a) load_imdb --------------------------------------------------------------------------
 
@@ -35,18 +32,8 @@ def judge_split(data: Mapping, reviews: Sequence[str], labels: Sequence[str]
     if "error" in data:
         msg = data["error"]
         return {c: fail(msg) for c in ("lab1a.sizes", "lab1a.complete", "lab1a.aligned")}
-    total = len(reviews)
-    sizes = [len(x) for x in data["x"]]
-    label_sizes = [len(y) for y in data["y"]]
-    expected = [round(total * f) for f in SPLIT_FRACTIONS]
-    verdicts: dict[str, CheckResult] = {}
-    size_ok = all(abs(s - e) <= 1 for s, e in zip(sizes, expected)) and sizes == label_sizes
-    verdicts["lab1a.sizes"] = ok(
-        f"train/valid/test sizes {sizes} are 7:1:2 of {total} rows, with as many labels as "
-        "reviews") if size_ok else fail(
-        f"expected train/valid/test sizes near {expected} (7:1:2 of {total} rows) with as many "
-        f"labels as reviews; saw reviews {sizes} and labels {label_sizes}"
-    )
+    verdicts: dict[str, CheckResult] = {
+        "lab1a.sizes": result("lab1a.sizes", *public.split_sizes(data, len(reviews)))}
     seen = Counter(d for part in data["x"] for d in part)
     wanted = Counter(reviews)
     if seen == wanted:
@@ -97,11 +84,8 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str
     """
     vocabs = data["vocabs"]
     v: dict[str, CheckResult] = {}
-    stop_seen = sorted({w for voc, c in zip(vocabs, cases) for w in c["dropped_stop"] if w in voc})
-    v["lab1b.stop_words"] = (fail if stop_seen else ok)(
-        f"expected no stop words in the vocabulary; saw {stop_seen[:5]}"
-        if stop_seen else "stop words are left out"
-    )
+    v["lab1b.stop_words"] = result("lab1b.stop_words", *public.vocab_stop_words(
+        data, [c["dropped_stop"] for c in cases]))
     missing = sorted({w for voc, c in zip(vocabs, cases) for w in c["kept"] if w not in voc})
     rare = sorted({w for voc, c in zip(vocabs, cases) for w in c["dropped_rare"] if w in voc})
     at_threshold = sorted({w for c in cases for w in c["at_threshold"]} & set(missing))
@@ -118,11 +102,7 @@ def judge_vocab(data: Mapping, cases: Sequence[Mapping], pad: str, unk: str
                                    "; ".join(detail))
     else:
         v["lab1b.min_freq"] = ok("words are kept exactly when count >= min_freq")
-    special = [(voc.get(pad), voc.get(unk)) for voc in vocabs]
-    bad_special = [s for s in special if s != (0, 1)]
-    v["lab1b.special"] = fail(
-        f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {bad_special[0]}") if bad_special else ok(
-        f"{pad!r} -> 0 and {unk!r} -> 1")
+    v["lab1b.special"] = result("lab1b.special", *public.vocab_special(data, pad, unk))
     dupes = [len(voc) - len(set(voc.values())) for voc in vocabs]
     v["lab1b.unique"] = (ok if not any(dupes) else fail)(
         "every word has its own index" if not any(dupes)
@@ -146,11 +126,7 @@ def judge_tokenize(data: Mapping, expected: Sequence[Sequence[int]], unk_case: i
     seen = data["ids"]
     plain = [i for i in range(len(expected)) if i not in (unk_case, stop_case)]
     v: dict[str, CheckResult] = {}
-    bad = [i for i in plain if list(seen[i]) != list(expected[i])]
-    v["lab1c.ids"] = (fail if bad else ok)(
-        f"expected ids {expected[bad[0]]} for a probe sentence; saw {seen[bad[0]]}"
-        if bad else "ids agree with the vocabulary"
-    )
+    v["lab1c.ids"] = result("lab1c.ids", *public.tokenize_ids(data, expected, plain))
     v["lab1c.unk"] = ok(f"unknown words give the UNK index: {seen[unk_case]}") if (
         list(seen[unk_case]) == list(expected[unk_case])) else fail(
         f"expected unknown words to give the UNK index: {expected[unk_case]}; "
@@ -181,10 +157,10 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
                 labels01: Sequence[int]) -> dict[str, CheckResult]:
     """Truncation to max_length, length = len(ids), label 1 positive / 0 negative."""
     runs = [r for r in data["runs"].values() if "items" in r]
-    errors = [r["error"] for r in data["runs"].values() if "error" in r]
     names = ("lab1d.keys", "lab1d.truncation", "lab1d.length", "lab1d.label")
-    if not runs:
-        return {c: fail(f"IMDB(...)[i] raised {errors[0]}") for c in names}
+    error = public.items_error(data)
+    if error:
+        return {c: fail(error) for c in names}
     own = data.get("own_tokenize") or []
 
     def ids_ok(item: Mapping, i: int) -> bool:
@@ -246,19 +222,10 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
 def judge_init(data: Mapping, configs: Sequence[Mapping],
                expected_params: Sequence[int]) -> dict[str, CheckResult]:
     """Embedding (padding index), LSTM, linear and dropout layers with the right sizes."""
-    problems: dict[str, list[str]] = {k: [] for k in
-                                      ("embedding", "lstm", "linear", "dropout", "params")}
+    problems: dict[str, list[str]] = {k: [] for k in ("lstm", "linear", "dropout", "params")}
     for model, cfg, n_params in zip(data["models"], configs, expected_params):
         layers = model["layers"]
         directions = 2 if cfg["bidirectional"] else 1
-        emb = [e for e in layers["embedding"]
-               if (e["num"], e["dim"]) == (cfg["vocab_size"], cfg["embedding_dim"])]
-        if not emb:
-            problems["embedding"].append(
-                f"no embedding of {cfg['vocab_size']} x {cfg['embedding_dim']}")
-        elif emb[0]["padding_idx"] != cfg["pad_index"]:
-            problems["embedding"].append(
-                f"embedding padding_idx {emb[0]['padding_idx']}, expected {cfg['pad_index']}")
         if not any(m["input"] == cfg["embedding_dim"] and m["hidden"] == cfg["hidden_dim"]
                    and m["layers"] == cfg["n_layers"]
                    and m["bidirectional"] == cfg["bidirectional"] for m in layers["lstm"]):
@@ -277,10 +244,12 @@ def judge_init(data: Mapping, configs: Sequence[Mapping],
             problems["params"].append(
                 f"{model['trainable']} trainable parameters, expected {n_params}")
     return {
-        f"lab1e_init.{kind}": (fail("expected the layer sizes to follow the arguments; "
-                                    + "; ".join(found)) if found
-                               else ok(f"{kind} as specified"))
-        for kind, found in problems.items()
+        "lab1e_init.embedding": result("lab1e_init.embedding",
+                                       *public.init_embedding(data, configs)),
+        **{f"lab1e_init.{kind}": result(f"lab1e_init.{kind}", not found,
+                                        "expected the layer sizes to follow the arguments; "
+                                        + "; ".join(found) if found else f"{kind} as specified")
+           for kind, found in problems.items()},
     }
 
 
@@ -293,10 +262,8 @@ def judge_forward(data: Mapping, batch: int, output_dim: int,
     reference forward (up to a constant per row, so log-probabilities also pass: both give
     the same cross-entropy loss; probabilities do not)."""
     v: dict[str, CheckResult] = {}
-    shape_ok = data["shape"] == [batch, output_dim] and data["finite"]
-    v["lab1e_forward.shape"] = ok(f"finite outputs of shape {data['shape']}") if shape_ok else (
-        fail(f"expected finite logits of shape [{batch}, {output_dim}]; saw {data['shape']}"
-             + ("" if data["finite"] else " with values that are not finite")))
+    v["lab1e_forward.shape"] = result("lab1e_forward.shape",
+                                      *public.forward_shape(data, batch, output_dim))
     wider = _max_gap(data["padded"], data["wider"])
     alone = _max_gap(data["padded"], data["alone"])
     if wider < 1e-4 and alone < 1e-4:

@@ -10,9 +10,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from autograder.models import CheckResult
+from hw3_student import checks as public
 
 from .results import failed as fail
-from .results import keyed
+from .results import keyed, result
 from .results import passed as ok
 
 # The hub names of the pretrained GPT-2 small: `lab2a.load` wants exactly one of them (not
@@ -31,18 +32,9 @@ def judge_generation(data: Mapping, prompt: str, max_length: int,
     records them); only when generate was never called (a hand-written loop) is the text
     tokenized again, which may differ by a token from what was generated.
     """
-    text = data.get("returned") or data.get("printed") or ""
-    text = text.strip()
-    v: dict[str, CheckResult] = {}
-    starts = " ".join(text.split()).startswith(" ".join(prompt.split()))
-    longer = len(text) > len(prompt.strip())
-    if starts and longer:
-        v["lab2a.prompt"] = ok(f"the text begins with the prompt and continues it: "
-                               f"{text[:80]!r}")
-    else:
-        v["lab2a.prompt"] = fail(
-            "expected generated text that begins with the prompt and continues it; saw "
-            + (repr(text[:80]) if text else "no text returned or printed"))
+    text = public.generated_text(data)
+    v: dict[str, CheckResult] = {
+        "lab2a.prompt": result("lab2a.prompt", *public.generation_prompt(data, prompt))}
     generated = data.get("generated_lengths") or []
     if generated:
         tokens, how, slack = max(generated), "generated", 0
@@ -87,15 +79,12 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
     `reference_ids` are the untruncated, unpadded token ids of the probe rows.
     """
     cols = data["columns"]
-    ids = cols.get("input_ids")
-    v: dict[str, CheckResult] = {}
-    if not isinstance(ids, list) or not ids:
-        msg = f"expected input_ids, attention_mask and labels; saw keys {sorted(cols)}"
-        return {c: fail(msg) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
-    v["lab2b.labels"] = ok("labels equal input_ids (the collator masks padding later)") if (
-        cols.get("labels") == ids) else fail(
-        "expected labels equal to input_ids (the collator masks padding later); "
-        + ("labels missing" if "labels" not in cols else "they differ"))
+    error = public.tokenize_function_error(data)
+    if error:
+        return {c: fail(error) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
+    ids = cols["input_ids"]
+    v: dict[str, CheckResult] = {
+        "lab2b.labels": result("lab2b.labels", *public.tokenize_function_labels(data))}
     lengths = {len(r) for r in ids}
     width = max(lengths)
     longest = max(len(r) for r in reference_ids)
@@ -164,27 +153,18 @@ def judge_perplexity(data: Mapping, reference: float) -> dict[str, CheckResult]:
     """The student's perplexity equals the reference's on the same model and batches, and
     does not depend on the mode the model came in (the function switches to eval itself)."""
     seen, in_train = data.get("eval"), data.get("train")
-    good = isinstance(seen, float) and math.isclose(seen, reference, rel_tol=1e-4)
     same = (isinstance(seen, float) and isinstance(in_train, float)
             and math.isclose(seen, in_train, rel_tol=1e-6))
     return {
-        "lab2c.value": ok(
-            f"perplexity {_show(seen)} equals the reference's {reference:.4f} on the grader's "
-            "model and batches") if good else fail(
-            f"expected perplexity {reference:.4f} on the grader's model and batches (sum of "
-            "token losses over the shifted labels, -100 ignored, divided by the attention "
-            f"mask's sum); saw {_show(seen)}"),
+        "lab2c.value": result("lab2c.value", *public.perplexity_value(data, reference)),
         "lab2c.eval_mode": ok(
-            f"the same perplexity ({_show(seen)}) for a model handed over in training mode"
+            f"the same perplexity ({public.show(seen)}) for a model handed over in training mode"
         ) if same else fail(
             "expected the same perplexity for a model handed over in training mode (switch to "
-            f"model.eval() and no_grad); saw {_show(seen)} in eval mode, {_show(in_train)} "
+            f"model.eval() and no_grad); saw {public.show(seen)} in eval mode, "
+            f"{public.show(in_train)} "
             "in training mode"),
     }
-
-
-def _show(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else repr(value)
 
 
 # (d) and (e) fine-tuning ----------------------------------------------------------------

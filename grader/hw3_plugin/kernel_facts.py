@@ -1,8 +1,10 @@
 """Facts cell for an executed LabLLM notebook: describe what the student's run left behind.
 
 Runs as the last cell in the student's kernel (inside the sandbox). Finds objects by type,
-never by variable name, writes plain JSON, and saves every trained model (full weights or
-LoRA adapter, safetensors) so that the grader can measure them itself.
+never by variable name, writes plain JSON, and saves what the grader measures outside the
+kernel (measure_lab2.py): every trained model (full weights or LoRA adapter, safetensors),
+the tokenizers (``tokenizerK``) and the tokenized datasets (``datasetK``, Arrow files) it
+finds. Claims about these objects count only through what is measured from the files.
 Self-contained: copied into the sandbox, imports neither the grader nor the solution.
 """
 
@@ -60,6 +62,35 @@ def _peft_facts(model: Any) -> dict:
     }
 
 
+MAX_ARTIFACTS = 8  # tokenizers and datasets saved, each
+MAX_SAVED_ROWS = 50_000  # a tokenized dataset larger than this is not saved (not a subset)
+
+
+def _save(value: Any, kind: str, out: Path, saved: dict[int, str]) -> str:
+    """Save a tokenizer (save_pretrained) or tokenized dataset (save_to_disk) as
+    ``<kind>K`` in the outbox, once per object (``saved``: id -> name); its name, or why
+    it was not saved."""
+    if id(value) in saved:
+        return saved[id(value)]
+    count = sum(name.startswith(kind) for name in saved.values())
+    if count >= MAX_ARTIFACTS:
+        return "not saved: too many"
+    target = out / f"{kind}{count}"
+    try:
+        if kind == "tokenizer":
+            value.save_pretrained(str(target))
+            result = target.name
+        elif value.num_rows > MAX_SAVED_ROWS:
+            result = "not saved: too many rows"
+        else:
+            value.save_to_disk(str(target))
+            result = target.name
+    except Exception as exc:  # noqa: BLE001 - reported as data
+        result = f"not saved: {type(exc).__name__}"
+    saved[id(value)] = result
+    return result
+
+
 def _dataset_facts(name: str, ds: Any) -> dict:
     facts = {"name": name, "rows": int(ds.num_rows), "columns": list(ds.column_names),
              "format": str(ds.format.get("type"))}
@@ -110,16 +141,22 @@ def collect(namespace: dict, outbox: str) -> None:
     facts: dict[str, Any] = {"tokenizers": [], "datasets": [], "loaders": [], "collators": [],
                              "errors": []}
     tokenizer = None
+    saved: dict[int, str] = {}  # objects saved for the measurement job: id -> folder
     for name, value in _objects(namespace):
         try:
             if isinstance(value, PreTrainedTokenizerBase):
                 tokenizer = tokenizer or value
-                facts["tokenizers"].append({"name": name, "pad": value.pad_token,
-                                            "eos": value.eos_token})
-            elif isinstance(value, datasets.Dataset):
-                facts["datasets"].append(_dataset_facts(name, value))
-            elif isinstance(value, datasets.DatasetDict):
-                facts["datasets"] += [_dataset_facts(f"{name}[{k}]", v) for k, v in value.items()]
+                facts["tokenizers"].append({
+                    "name": name, "pad": value.pad_token, "eos": value.eos_token,
+                    "saved": _save(value, "tokenizer", out, saved)})
+            elif isinstance(value, (datasets.Dataset, datasets.DatasetDict)):
+                parts = value.items() if isinstance(value, datasets.DatasetDict) \
+                    else [(None, value)]
+                for key, part in parts:
+                    entry = _dataset_facts(name if key is None else f"{name}[{key}]", part)
+                    if "input_ids" in part.column_names:
+                        entry["saved"] = _save(part, "dataset", out, saved)
+                    facts["datasets"].append(entry)
             elif isinstance(value, DataLoader):
                 facts["loaders"].append({"name": name, "batch_size": value.batch_size,
                                          "rows": len(value.dataset),

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 from autograder.models import CheckResult
+from hw3_student.probes_lab1 import _digest, fill_weights
 
 from . import checks_lab1
 from .layouts import KIT, Layout
-from .probes_lab1 import _digest, fill_weights
 
 # Lower-case words separated by single spaces, none of them a stop word: whatever a student
 # takes a "word" to be, these texts give the same words.

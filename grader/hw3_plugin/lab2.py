@@ -1,12 +1,14 @@
 """Lab 2 grading plan: probe inputs, the grader's own measurements, and the judging.
 
 The grader loads the same offline GPT-2 as the sandbox and computes the reference values
-(perplexities, token counts, LoRA sizes) itself, in its own process.
+(perplexities, token counts, LoRA sizes) itself, in its own process. The models a student's
+notebook saved are measured in a sandbox of their own (measure_lab2.py), never loaded here.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import cached_property
@@ -22,6 +24,9 @@ MAX_LENGTH = 100
 LORA = {"r": 64, "alpha": 16.0, "dropout": 0.1, "bias": "none", "task_type": "causal_lm"}
 SAVED_NAME = re.compile(r"trainer\d{1,3}")  # the facts cell's folder names, nothing else
 PROBE_ROWS = 8  # validation rows in the perplexity probe (two batches of four)
+# Texts a saved tokenizer must tokenize as GPT-2's own does (the notebook loaded GPT-2).
+PROBE_TEXTS = (" = Valkyria Chronicles III = \n", "Perplexity, naïvely: exp(loss) — 2026!")
+KEY_TOKENS = 32  # leading ids that identify a WikiText row
 # A saved full model must have GPT-2's own shape: a config asking for more is refused
 # before anything is allocated (a memory bomb aimed at the grader's process).
 SHAPE_KEYS = ("model_type", "n_layer", "n_embd", "n_head", "n_inner", "n_positions",
@@ -59,21 +64,12 @@ class Lab2Plan:
         tok.pad_token = tok.eos_token
         return tok
 
-    def model(self, adapter_or_weights: Path | None = None, base: Path | None = None) -> Any:
-        """The pretrained model, or a fine-tuned one saved by a student's run (an adapter
-        goes on the pretrained model, or on the full weights saved in `base`)."""
+    def model(self) -> Any:
+        """The pretrained model (from safetensors only). Students' saved models are loaded
+        in a sandbox of their own (measure_lab2.py), never in the grader's process."""
         from transformers import AutoModelForCausalLM
 
-        if adapter_or_weights is None:
-            return AutoModelForCausalLM.from_pretrained(self.gpt2_dir).eval()
-        if (adapter_or_weights / "adapter_config.json").exists():
-            from peft import PeftModel
-
-            under = self.model(base) if base is not None else (
-                AutoModelForCausalLM.from_pretrained(self.gpt2_dir))
-            return PeftModel.from_pretrained(under, adapter_or_weights).eval()
-        return AutoModelForCausalLM.from_pretrained(adapter_or_weights,
-                                                    use_safetensors=True).eval()
+        return AutoModelForCausalLM.from_pretrained(self.gpt2_dir, use_safetensors=True).eval()
 
     def _rows(self, split: str) -> list[str]:
         """Rows as the Hugging Face builder yields them: '' for a blank line."""
@@ -133,9 +129,8 @@ class Lab2Plan:
             "perplexity": {"model": "gpt2", "batches": self._probe_batches},
         }
 
-    def judge(self, probe: str, data: Mapping, outbox: Path | None = None
-              ) -> dict[str, CheckResult]:
-        """Results of every check that a probe's data (or the notebook's facts) decides."""
+    def judge(self, probe: str, data: Mapping) -> dict[str, CheckResult]:
+        """Results of every check that a probe's data decides."""
         if probe == "generate":
             return checks_lab2.judge_generation(
                 data, PROMPT, MAX_LENGTH, lambda t: len(self.tokenizer(t)["input_ids"]))
@@ -146,65 +141,109 @@ class Lab2Plan:
         if probe == "perplexity":
             return checks_lab2.judge_perplexity(
                 data, self.perplexity_of(self.model(), self._probe_batches))
-        if probe == "notebook":
-            return self._judge_notebook(data, outbox)
         raise KeyError(f"no Lab 2 probe named {probe!r}")
 
     @cached_property
     def base_config(self) -> dict[str, Any]:
         return json.loads((self.gpt2_dir / "config.json").read_text(encoding="utf-8"))
 
-    def measurable(self, folder: Path) -> bool:
-        """Whether the grader may load a saved model: GPT-2's own shape, or a LoRA adapter
-        of a rank no larger than the model's width."""
-        try:
-            if (folder / "adapter_config.json").is_file():
-                adapter = json.loads((folder / "adapter_config.json").read_text())
-                return 0 < int(adapter.get("r", 0)) <= int(self.base_config["n_embd"])
-            config = json.loads((folder / "config.json").read_text())
-        except (OSError, ValueError, TypeError, AttributeError):
-            return False
-        return all(config.get(k) == self.base_config.get(k) for k in SHAPE_KEYS)
+    def measure_args(self) -> dict[str, Any]:
+        """What the measurement job (measure_lab2.py) needs: the offline GPT-2's name, the
+        validation batches, the saved folders' names and GPT-2's shape keys."""
+        return {"base": "gpt2", "batches": self._validation_batches,
+                "pattern": SAVED_NAME.pattern, "shape_keys": list(SHAPE_KEYS),
+                "probe_texts": list(PROBE_TEXTS)}
 
-    def _judge_notebook(self, facts: Mapping, outbox: Path | None) -> dict[str, CheckResult]:
+    @cached_property
+    def _row_keys(self) -> dict[str, set[tuple[int, ...]]]:
+        """Per split, the first ``KEY_TOKENS`` ids of every row as GPT-2 tokenizes it (a
+        row of a student's tokenized dataset must be one of them)."""
+        keys = {}
+        for split, name in (("train", "train"), ("validation", "valid")):
+            ids = self.tokenizer(self._rows(name))["input_ids"]
+            keys[split] = {tuple(row[:KEY_TOKENS]) for row in ids}
+        return keys
+
+    def _wikitext_split(self, head: list[list[int]]) -> str | None:
+        """The split whose rows a dataset's first rows are (padding stripped), or None."""
+        pad = self.tokenizer.pad_token_id
+        rows = []
+        for row in head:
+            while row and row[-1] == pad:
+                row = row[:-1]
+            rows.append(tuple(row[:KEY_TOKENS]))
+        if not any(rows):
+            return None
+        return next((split for split, keys in self._row_keys.items()
+                     if all(r in keys for r in rows)), None)
+
+    def _measured_facts(self, facts: Mapping, measurement: Mapping) -> dict:
+        """``facts`` with what the kernel said about its tokenizers, datasets and loads
+        replaced by what the measurement job measured from the files it saved: tokenizers
+        as loaded, datasets whose rows are WikiText's rows as GPT-2 tokenizes them, and
+        the kernel's record of loading GPT-2 only when a saved tokenizer is GPT-2's."""
+        reference = [list(self.tokenizer(t)["input_ids"]) for t in PROBE_TEXTS]
+        tokenizers = [{"name": name, "pad": t["pad"], "eos": t["eos"]}
+                      for name, t in measurement.get("tokenizers", {}).items()
+                      if "error" not in t]
+        gpt2 = any(t.get("ids") == reference
+                   for t in measurement.get("tokenizers", {}).values())
+        sets = []
+        for name, d in measurement.get("datasets", {}).items():
+            if "error" in d or not isinstance(d.get("head"), list):
+                continue
+            split = self._wikitext_split(d["head"])
+            if split is not None:
+                sets.append({"name": name, "split": split, "rows": d["rows"],
+                             "columns": d["columns"], "format": d["format"],
+                             "labels_equal_ids": d["labels_equal_ids"]})
+        return {**facts, "tokenizers": tokenizers, "datasets": sets,
+                "loaded": list(facts.get("loaded", [])) if gpt2 else []}
+
+    def judge_notebook(self, facts: Mapping, measurement: Mapping | None
+                       ) -> dict[str, CheckResult]:
+        """The notebook's checks: ``facts`` from its kernel, ``measurement`` from the
+        measurement job (None: it did not run or failed, so nothing was measured)."""
         trainers = list(facts.get("trainers", []))
+        models = (measurement or {}).get("models", {})
         measured: dict[int, float] = {}
         for i, trainer in enumerate(trainers):
             name = str(trainer.get("saved"))
-            folder = outbox / name if outbox and SAVED_NAME.fullmatch(name) else None
-            if folder is not None and folder.is_dir() and self.measurable(folder):
-                measured[i] = self.perplexity_of(self.model(folder))
+            value = models.get(name, {}).get("perplexity") if SAVED_NAME.fullmatch(name) \
+                else None
+            if isinstance(value, float) and math.isfinite(value):
+                measured[i] = value
         # What the kernel reports about a trainer is only its word: a trainer counts when
-        # the grader loaded and measured its saved model itself (forged facts have none).
+        # its saved model was loaded and measured outside the notebook (forged facts have
+        # none).
         kept = [i for i in range(len(trainers)) if i in measured]
-        facts = {**facts, "trainers": [trainers[i] for i in kept]}
-        on_full = self._adapters_on_full_model(trainers, kept, measured, outbox)
+        facts = {**self._measured_facts(facts, measurement or {}),
+                 "trainers": [trainers[i] for i in kept]}
+        on_full = _adapters_on_full_model(trainers, kept, models)
         measured = {new: measured[old] for new, old in enumerate(kept)}
+        pretrained = (measurement or {}).get("pretrained")
+        if not isinstance(pretrained, float):
+            pretrained = self.pretrained_perplexity
         verdicts = {**checks_lab2.judge_loading(facts),
                     **checks_lab2.judge_datasets(facts, self.row_counts["train"],
                                                  self.row_counts["validation"]),
-                    **checks_lab2.judge_full_finetune(facts, measured,
-                                                      self.pretrained_perplexity,
+                    **checks_lab2.judge_full_finetune(facts, measured, pretrained,
                                                       self.band("full_perplexity")),
-                    **checks_lab2.judge_lora(facts, measured, self.pretrained_perplexity,
+                    **checks_lab2.judge_lora(facts, measured, pretrained,
                                              self.lora_trainable, LORA,
                                              self.band("lora_perplexity"), on_full)}
         return verdicts
 
-    def _adapters_on_full_model(self, trainers: list, kept: list[int],
-                                measured: Mapping[int, float], outbox: Path | None
-                                ) -> dict[int, tuple[float, float]]:
-        """For each measured LoRA trainer (its index among `kept`): the perplexity of the
-        last measured full fine-tuned model, and of the adapter on that model. An adapter
-        trained on the pretrained GPT-2 helps the pretrained model more than the fine-tuned
-        one; one trained on the fine-tuned model, the reverse."""
-        full = [i for i in kept if not trainers[i].get("peft")]
-        if not full or outbox is None:
-            return {}
-        base = outbox / str(trainers[full[-1]]["saved"])
-        out = {}
-        for new, old in enumerate(kept):
-            if trainers[old].get("peft"):
-                adapter = outbox / str(trainers[old]["saved"])
-                out[new] = (measured[full[-1]], self.perplexity_of(self.model(adapter, base)))
-        return out
+
+def _adapters_on_full_model(trainers: list, kept: list[int], models: Mapping
+                            ) -> dict[int, tuple[float, float]]:
+    """For each measured LoRA trainer (its index among `kept`): the perplexity of the full
+    fine-tuned model the measurement job put its adapter on, and of the adapter on it."""
+    out = {}
+    for new, old in enumerate(kept):
+        found = models.get(str(trainers[old].get("saved")), {}).get("on_full", {})
+        base = models.get(str(found.get("base")), {}).get("perplexity")
+        if trainers[old].get("peft") and isinstance(found.get("perplexity"), float) \
+                and isinstance(base, float):
+            out[new] = (base, found["perplexity"])
+    return out

@@ -24,8 +24,9 @@ import nbformat
 from autograder.models import CheckResult, Job, JobOutcome, Status, Step, Submission
 from autograder.plugin import BatchContext, SubmissionContext
 from autograder.rubric import Rubric
+from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, layouts, probes_lab1, probes_lab2
+from . import kernel_facts, kernel_hooks, layouts, measure_lab2
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
@@ -35,6 +36,10 @@ HERE = Path(__file__).parent
 RUBRIC_FILE = HERE / "rubric.toml"
 RANGES_FILE = HERE / "ranges.toml"
 
+# Probe files copied into the sandbox: Lab 1 (a)-(e) and Lab 2 come from the student package
+# (one source with the self-check); Lab 1 (f)'s recording probe stays here (it imports
+# helpers of probes_lab1, copied beside it).
+LAB1_PROBE_FILES = (Path(probes_lab1.__file__), Path(__file__).parent / "probes_training.py")
 # probe -> (student names it calls, check ids it decides, time limit in seconds)
 LAB1_PROBES = {
     "split": (("load_imdb",), ("lab1a.sizes", "lab1a.complete", "lab1a.aligned"), 60),
@@ -71,6 +76,10 @@ LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
 FACTS_CELL = "import os\n__hw3_collect_facts__(globals(), os.environ['GRADER_OUTBOX'])\n"
 HIDDEN = ("hw3_solution", "autograder", "hw3_fixtures")
+# What malformed data from a sandbox (a student's odd return value, forged facts) raises in
+# a check: a failed check. Anything else a check raises is a fault of the check, which the
+# engine reports to staff as an internal error and never records as a grade.
+DATA_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,9 @@ class Hw3Plugin:
     batch needs is the ``Hw3Batch`` that ``prepare`` returns."""
 
     name = "hw3"
+    # The code that decides a grade (autograder/keys.py): the checks and probes, the
+    # reference that expected values come from, the fixtures' builders.
+    code_modules = ("hw3_plugin", "hw3_solution", "hw3_fixtures")
     notebooks = {"lab1": "LabRNN.ipynb", "lab2": "LabLLM.ipynb"}
     path_redirects = {"IMDBDataset.csv": "./IMDBDataset.csv"}
     libraries = ("torch", "transformers", "datasets", "peft", "numpy")  # keys of the job cache
@@ -152,7 +164,8 @@ class Hw3Plugin:
             jobs += _plan_lab1(batch, ctx.notebooks["lab1"], ctx)
         if "lab2" in ctx.notebooks:
             jobs += _plan_lab2(batch, ctx.notebooks["lab2"], ctx)
-        longest_first = ("lab2.notebook", "lab1.training", "lab1.probes", "lab2.probes")
+        longest_first = ("lab2.notebook", "lab2.measure", "lab1.training", "lab1.probes",
+                         "lab2.probes")
         return sorted(jobs, key=lambda job: longest_first.index(job.job_id))
 
     # ----------------------------------------------------------------------- judging
@@ -179,7 +192,9 @@ class Hw3Plugin:
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
-            results += _judge_notebook(batch.lab2, step, outcome.outbox if outcome else None)
+            measured = outcomes.get("lab2.measure")
+            results += _judge_notebook(batch.lab2, step, measured.steps.get("measure")
+                                       if measured else None)
         return results
 
 
@@ -203,7 +218,7 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
     jobs = [_job(
         batch, "lab1.probes", module_source=nb.module_source(names),
         steps=_steps("probes_lab1", LAB1_PROBES, batch.lab1.probe_args(), nb, ctx),
-        probe_modules=(Path(probes_lab1.__file__),),
+        probe_modules=LAB1_PROBE_FILES,
     )]
     needs = TRAINING[0]
     if not nb.missing(needs):
@@ -212,9 +227,9 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
                   + "\n\n" + batch.reference_lab1)
         jobs.append(_job(
             batch, "lab1.training", module_source=source,
-            steps=(Step("training_run", "probes_lab1:training_run", ({},),
+            steps=(Step("training_run", "probes_training:training_run", ({},),
                         timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
-            probe_modules=(Path(probes_lab1.__file__),), gpu=batch.gpu,
+            probe_modules=LAB1_PROBE_FILES, gpu=batch.gpu,
             writable_files={name: batch.empty_dir for name in made_folders(nb)},
         ))
     return jobs
@@ -241,6 +256,12 @@ def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
             "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
             + "\n__hw3_collect_facts__ = collect\ndel collect\n",
         },
+    ))
+    jobs.append(_job(  # no student code: measures the files the notebook saved
+        batch, "lab2.measure", reads_outbox_of="lab2.notebook", gpu=batch.gpu,
+        probe_modules=(Path(measure_lab2.__file__),),
+        steps=(Step("measure", "measure_lab2:measure", (batch.lab2.measure_args(),),
+                    timeout_s=ctx.timeout(batch.limits["lab2_cell"])),),
     ))
     return jobs
 
@@ -364,13 +385,15 @@ def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
     try:
         results = (plan.judge(probe, step.value, layout) if isinstance(plan, Lab1Plan)
                    else plan.judge(probe, step.value))
-    except Exception as exc:  # noqa: BLE001 - malformed data is a failed check
+    except DATA_ERRORS as exc:  # malformed data is a failed check
         return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
                     f"{exc})", step.status)
     return _results(checks, results, step.status)
 
 
-def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResult]:
+def _judge_notebook(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
+    """The notebook's checks from its facts and the measurement job's step (``measured``:
+    what it measured from the files the notebook saved; None: not planned)."""
     if step is None or not isinstance(step.value, dict):
         return _all(NOTEBOOK_CHECKS, False, "the notebook could not be executed"
                     + (f": {step.message}" if step and step.message else ""),
@@ -380,10 +403,10 @@ def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResu
         return _all(NOTEBOOK_CHECKS, False, "the notebook stopped before the grader could "
                     "inspect it" + (f": {step.message}" if step.message else ""),
                     step.status)
-    facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
     try:
-        results = lab2.judge("notebook", facts, outbox)
-    except Exception as exc:  # noqa: BLE001
+        facts = json.loads(facts_text) if isinstance(facts_text, str) else facts_text
+        results = lab2.judge_notebook(facts, _measurement(measured))
+    except DATA_ERRORS as exc:  # malformed (or forged) facts are failed checks
         return _all(NOTEBOOK_CHECKS, False, f"the notebook's results could not be read "
                     f"({type(exc).__name__}: {exc})", step.status)
     notes = sorted(set(facts.get("compat", [])))
@@ -393,6 +416,21 @@ def _judge_notebook(lab2: Lab2Plan, step, outbox: Path | None) -> list[CheckResu
             results[check], message=results[check].message + " (compatibility: "
             + "; ".join(notes) + ")")
     return _results(NOTEBOOK_CHECKS, results, step.status)
+
+
+class MeasurementFailed(RuntimeError):
+    """The Lab 2 measurement job (no student code in it) did not finish: a fault of the
+    grader, reported to staff as an internal error, never a student's lost points."""
+
+
+def _measurement(step) -> Mapping | None:
+    """The measurement job's data; None when it was not planned."""
+    if step is None:
+        return None
+    if not step.ok or not isinstance(step.value, dict):
+        raise MeasurementFailed(f"the Lab 2 measurement job ended {step.status.value}: "
+                                f"{step.message}")
+    return step.value
 
 
 def time_limits(full_size: bool, ranges: Mapping) -> dict[str, float]:

@@ -76,8 +76,9 @@ class Layout:
 
 
 def setup_code(packages: Mapping[str, str], nltk_corpora: tuple[str, ...] = ()) -> str:
-    """The first cell: pip-install the missing `packages` (import name -> pip name) and fetch
-    the NLTK corpora not yet on disk (where there is no internet this fails fast and quietly).
+    """The first cell: pip-install the missing `packages` (import name -> pip name) and the
+    student package's wheel when it lies next to the notebook, and fetch the NLTK corpora
+    not yet on disk (where there is no internet this fails fast and quietly).
     """
     needed = ", ".join(f"{module!r}: {pip!r}" for module, pip in packages.items())
     lines = [
@@ -90,6 +91,14 @@ def setup_code(packages: Mapping[str, str], nltk_corpora: tuple[str, ...] = ()) 
         "missing = [pip for name, pip in NEEDED.items() if importlib.util.find_spec(name) is None]",
         "if missing:",
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)',
+        "",
+        "# The student tools from the bundle (self-check, report, pack): put the wheel",
+        "# hw3_student-*.whl next to this notebook (Colab: upload it to the session's files).",
+        "import glob",
+        "",
+        'wheels = sorted(glob.glob("hw3_student-*.whl"))',
+        'if wheels and importlib.util.find_spec("hw3_student") is None:',
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", wheels[-1]], check=True)',  # noqa: E501
     ]
     if nltk_corpora:
         lines += [

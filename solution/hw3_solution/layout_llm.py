@@ -19,7 +19,10 @@ piece of code is given and must not be changed (in particular the training argum
   Hugging Face Hub on first use.
 * Keep the function names and signatures: the grader calls them. `tokenize_function` reads
   the global `tokenizer` made in (a).
-* Copy the code you add under each question into your report, with its results.
+* Check a question as you go with the grader's public checks:
+  `from hw3_student import check; check("lab2c")` (`check()` runs all you have defined).
+* `hw3-report` turns your executed notebooks into a report skeleton (PDF and Markdown) with
+  your code and results; `hw3-pack` builds `code.zip`.
 """
 
 GIVEN_CONSTANTS = """\

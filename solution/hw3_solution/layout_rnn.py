@@ -15,7 +15,10 @@ initialisation, the optimizer, the loss and the learning-rate scheduler).
 * Download the IMDB CSV (columns `review` and `sentiment`) and put it next to this notebook
   as `./IMDBDataset.csv` (on Colab: upload it to the session's files).
 * Keep the function names and signatures: the grader calls them.
-* Copy the code you add under each question into your report, with its results.
+* Check a question as you go with the grader's public checks:
+  `from hw3_student import check; check("lab1b")` (`check()` runs all you have defined).
+* `hw3-report` turns your executed notebooks into a report skeleton (PDF and Markdown) with
+  your code and results; `hw3-pack` builds `code.zip`.
 """
 
 Q_LAB1A = """\

@@ -73,3 +73,31 @@ def build_submission(name: str, target: Path) -> Path:
         (folder / "report.pdf").write_bytes(pdf_bytes("In [1]: import torch",
                                                       Creator="nbconvert"))
     return folder
+
+
+def _pdf_objects(objects: list[bytes]) -> bytes:
+    """A PDF file of the numbered ``objects`` (1 is the catalog), with its cross-reference."""
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    return out + (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n"
+                  "%%EOF\n").encode()
+
+
+def pdf_pypdf_cannot_inspect() -> bytes:
+    """A valid-looking one-page PDF whose font's ToUnicode map uses a filter pypdf does not
+    know: reading its text raises NotImplementedError (the kind of failure real PDFs give)."""
+    text = b"BT /F1 12 Tf (My report) Tj ET"
+    return _pdf_objects([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Length 1 /Filter /NoSuchDecode >>\nstream\nx\nendstream",
+    ])

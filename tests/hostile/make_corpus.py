@@ -32,8 +32,9 @@ from pathlib import Path
 import hw3_plugin
 import hw3_solution
 import nbformat
-from hw3_fixtures.samples import SAMPLES, Edit, Sample, _notebook, _report, _zip
 from autograder.rubric import Rubric
+from engine_scenarios.engine_helpers import build_submission, pdf_pypdf_cannot_inspect
+from hw3_fixtures.samples import SAMPLES, Edit, Sample, _notebook, _report, _zip
 
 HERE = Path(__file__).parent
 EXPECTED_FILE = HERE / "expected.json"
@@ -80,6 +81,8 @@ class Attack:
     notebooks: Callable[[Targets], dict[str, bytes]] | None = None  # instead of edits
     archive: Callable[[dict[str, bytes]], dict[str, bytes]] | None = None  # the submission
     folder: Callable[[Path, Targets], None] | None = None  # an unzipped folder instead
+    report: Callable[[], bytes] | None = None  # report.pdf's bytes (default: a plain report)
+    note: str = ""  # a note the report must carry (and then no form deduction)
 
 
 # ------------------------------------------------------------------ attack code (Lab 1)
@@ -524,10 +527,11 @@ def _symlinked_folder(folder: Path, targets: Targets) -> None:
 
 LAB1_ALL = (*LAB1_PROBE_ITEMS, "lab1f")
 LAB2_ALL = ("lab2a", "lab2b", "lab2c", "lab2d", "lab2e")
-# What the kernel reports about its own objects (no artifact the grader can measure): a
-# notebook that replaces the grader's facts collector can claim these.
-SELF_REPORTED = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns",
-                 "lab2b.collator")
+# What the kernel reports about its own objects with no file the measurement job can check
+# (a collator is behaviour, not data): a notebook that replaces the grader's facts
+# collector can claim it. (The tokenizer, dataset and loading checks count only what the
+# measurement job measured from the files the facts cell saved.)
+SELF_REPORTED = ("lab2b.collator",)
 
 ATTACKS = (
     Attack("import-loop", "an infinite loop while the notebook's code is loaded (a decorator "
@@ -606,6 +610,10 @@ ATTACKS = (
     Attack("zip-bomb", f"code.zip holds {BOMB_MIB} MiB of zeros packed about 1000:1",
            lost="all", status="missing", error="zip bomb", notebooks=_baseline_notebooks,
            archive=_zip_bomb),
+    Attack("pdf-pypdf-raises", "report.pdf is a valid-looking PDF whose font's ToUnicode map "
+           "uses a filter pypdf does not know: inspecting it raises NotImplementedError",
+           notebooks=_baseline_notebooks, report=pdf_pypdf_cannot_inspect,
+           note="could not inspect report.pdf (NotImplementedError)"),
 )
 
 # Honest submissions graded in the same batch (named to be graded after every attack):
@@ -636,7 +644,7 @@ def build_corpus(out: Path, targets: Targets) -> list[Path]:
             files = attack.archive(notebooks) if attack.archive else {"code.zip": _zip(notebooks)}
             for name, data in files.items():
                 (folder / name).write_bytes(data)
-        (folder / "report.pdf").write_bytes(report)
+        (folder / "report.pdf").write_bytes(attack.report() if attack.report else report)
         written.append(folder)
     return written
 
@@ -666,15 +674,106 @@ def expected(rubric: Rubric | None = None) -> dict[str, dict]:
             "attack": attack.attack, "lost_checks": lost, "attack_checks": own,
             "auto_points": round(sum(worth.values()) - sum(worth[c] for c in lost), 4),
             "status": attack.status, "message": attack.message, "error": attack.error,
-            "known_limit": KNOWN_LIMIT if attack.kept else "",
+            "known_limit": KNOWN_LIMIT if attack.kept else "", "note": attack.note,
+            "batch": "corpus",
         }
+    for batch in BATCH_ATTACKS:
+        table[batch.name] = {"attack": batch.attack, "batch": "own", **batch.outcome}
     return table
 
 
-KNOWN_LIMIT = ("the checks kept here read what the student's kernel reports about its own "
-               "objects (tokenizer, datasets, collator); a notebook that replaces the "
-               "grader's facts collector can claim them. Training claims need a saved model "
-               "the grader measures itself and are not forgeable this way.")
+# ------------------------------------------------------ attacks on a batch as a whole
+
+# Each is graded in a batch of its own with the engine's toy homework (fast), through the
+# command line, as staff would run it; ``outcome`` is what must happen.
+
+
+def _flaky_check(root: Path) -> tuple[Path, dict[str, str]]:
+    """Two students; the check judging one of them raises on its first run (a bug that
+    is then fixed): an internal error, never a grade, graded on the next run."""
+    folder = root / "class"
+    for student in ("ann", "bob"):
+        build_submission("perfect", root / "build" / student).rename(
+            folder / student if folder.exists() else _mkdir(folder) / student)
+    return folder, {"TOY_FLAKY_STUDENTS": "bob", "TOY_FLAKY_DIR": str(_mkdir(root / "seen"))}
+
+
+def _class_export(blobs: Mapping[str, int]) -> Callable[[Path], tuple[Path, dict[str, str]]]:
+    """A course-site export: per student (id -> KiB of incompressible data beside the
+    work) the toy homework's code.zip, report and that data file."""
+    def build(root: Path) -> tuple[Path, dict[str, str]]:
+        import os
+
+        good = build_submission("perfect", root / "good")
+        export = root / "export.zip"
+        with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as zf:
+            for student, kib in blobs.items():
+                zf.write(good / "code.zip", f"{student}_code.zip")
+                zf.write(good / "report.pdf", f"{student}_report.pdf")
+                zf.writestr(f"{student}_data.bin", os.urandom(kib << 10))
+        return export, {}
+    return build
+
+
+def _one_student(root: Path) -> tuple[Path, dict[str, str]]:
+    return build_submission("perfect", root / "in"), {}
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class BatchAttack:
+    """An attack on a batch as a whole: its input, the flags it is graded with, and what
+    must happen (``outcome``: ``exit`` code, students ``graded``, ``refused`` (id -> text of
+    the reason), ``internal_errors``, text the command's ``stderr`` holds, and for
+    ``rerun``, the same again on a second run)."""
+
+    name: str
+    attack: str
+    build: Callable[[Path], tuple[Path, dict[str, str]]]  # -> (input, environment)
+    flags: tuple[str, ...]
+    outcome: Mapping[str, object]
+    plugin: str = "engine_scenarios.toy_plugin:plugin"
+    as_root: bool = False  # the outcome assumes a grader under root with bwrap
+
+
+BATCH_ATTACKS = (
+    BatchAttack("flaky-check", "a check raises on its first run (a bug, fixed for the next "
+                "run) while judging one of two students", _flaky_check, (),
+                {"exit": 3, "graded": ["ann"], "refused": {}, "internal_errors": ["bob"],
+                 "stderr": "1 internal error(s): bob",
+                 "rerun": {"exit": 0, "graded": ["bob"], "internal_errors": []}},
+                plugin="engine_scenarios.flaky_plugin:plugin"),
+    BatchAttack("class-export-caps", "a class export of 3 x 0.6 MiB (1.8 MiB unpacked) "
+                "with --zip-max-mb 1: over the cap in total, within it per student",
+                _class_export({"Ann_101": 600, "Ben_102": 600, "Cy_103": 600}),
+                ("--zip-max-mb", "1"),
+                {"exit": 0, "graded": ["Ann_101", "Ben_102", "Cy_103"], "refused": {},
+                 "internal_errors": []}),
+    BatchAttack("class-export-one-over", "a class export in which one student's part "
+                "(1.5 MiB) is over --zip-max-mb 1", _class_export({"Ann_101": 100,
+                                                                   "Big_104": 1500}),
+                ("--zip-max-mb", "1"),
+                {"exit": 0, "graded": ["Ann_101", "Big_104"],
+                 "refused": {"Big_104": "declares 1.5 MiB unpacked, more than the cap of "
+                                        "1.0 MiB (--zip-max-mb)"},
+                 "internal_errors": []}),
+    BatchAttack("workers-above-pool", "--workers 33 under root with bwrap, one more than "
+                "the grader's 32 sandbox users (it used to wait forever)", _one_student,
+                ("--workers", "33"),
+                {"exit": 2, "graded": [], "refused": {}, "internal_errors": [],
+                 "stderr": "--workers 33 is more than the 32 sandbox users"},
+                as_root=True),
+)
+
+
+KNOWN_LIMIT = ("the check kept here (lab2b.collator) reads what the student's kernel "
+               "reports about its collator; a notebook that replaces the grader's facts "
+               "collector can claim it. Tokenizers, datasets and trained models count only "
+               "as measured from saved files by a job the notebook cannot reach.")
 
 
 def main(argv: list[str] | None = None) -> int:

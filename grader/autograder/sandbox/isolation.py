@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SandboxError
+from ..errors import ConfigError, SandboxError
 from ..models import Isolation
 
 SANDBOX_ROOT = Path("/sandbox")
@@ -181,6 +181,16 @@ def drops_privileges(level: Isolation) -> bool:
     return level is Isolation.BWRAP and os.geteuid() == 0 and shutil.which("setpriv") is not None
 
 
+def check_workers(workers: int, level: Isolation) -> None:
+    """Refuse more concurrent sandboxes than the pool of sandbox users (bwrap under root):
+    the extra workers would wait for a user forever while holding their own jobs."""
+    if drops_privileges(level) and workers > USERS_PER_GRADER:
+        raise ConfigError(
+            f"--workers {workers} is more than the {USERS_PER_GRADER} sandbox users a grader "
+            f"has under root (each bwrap sandbox runs as a user of its own); use --workers "
+            f"{USERS_PER_GRADER} or fewer")
+
+
 @contextlib.contextmanager
 def sandbox_user(level: Isolation) -> Iterator[int | None]:
     """A user id no other live sandbox of this grader has (None: the child keeps ours)."""
@@ -230,16 +240,48 @@ def works(level: Isolation) -> bool:
         return done.returncode == 0 and done.stdout.strip() == b"ok"
 
 
-def choose(requested: str) -> Isolation:
-    """The level to use: the strongest that works for ``auto``, else the one asked for
-    (an error if it does not work here)."""
+ISOLATING = (Isolation.BWRAP, Isolation.UNSHARE)  # what ``auto`` may pick, strongest first
+
+
+def _why_not(level: Isolation) -> str:
+    tool = "bwrap" if level is Isolation.BWRAP else "unshare"
+    return f"{tool} is not installed" if shutil.which(tool) is None \
+        else f"{tool} is not permitted here"
+
+
+def choose(requested: str, *, allow_unsafe: bool = False, real_data: bool = False
+           ) -> Isolation:
+    """The level to use: for ``auto`` the strongest isolating level that works (bwrap,
+    then unshare; never ``rlimits``), else the one asked for.
+
+    Raises SandboxError when no isolating level works under ``auto``, when the level asked
+    for does not work here, when ``rlimits`` is asked for under root without
+    ``allow_unsafe`` (student code would run as root beside the solution and the
+    gradebook), and when grading real data (``real_data``) under anything but bwrap.
+    """
     if requested == "auto":
-        return next(level for level in Isolation if works(level))
-    level = Isolation(requested)
-    if not works(level):
+        level = next((lv for lv in ISOLATING if works(lv)), None)
+        if level is None:
+            raise SandboxError(
+                "no isolating sandbox works on this machine ("
+                + "; ".join(_why_not(lv) for lv in ISOLATING) + "). Install bubblewrap "
+                "(as root: apt-get install bubblewrap; nox -s grade does it), or name "
+                "--isolation rlimits to run student code with resource limits only (it can "
+                "then read the solution, the gradebook and every submission)")
+    else:
+        level = Isolation(requested)
+        if not works(level):
+            raise SandboxError(
+                f"isolation {requested!r} does not work on this machine ({_why_not(level)}); "
+                "use --isolation auto to take the strongest isolating level that works")
+    if level is Isolation.RLIMITS and os.geteuid() == 0 and not allow_unsafe:
         raise SandboxError(
-            f"isolation {requested!r} does not work on this machine "
-            f"({'bwrap' if level is Isolation.BWRAP else 'unshare'} missing or not permitted); "
-            "use --isolation auto to fall back to the strongest level that works"
-        )
+            "--isolation rlimits under root runs student code as root, with the solution, "
+            "the gradebook and the whole machine in reach; use bwrap (apt-get install "
+            "bubblewrap), or add --allow-unsafe-isolation if you accept that")
+    if real_data and level is not Isolation.BWRAP:
+        raise SandboxError(
+            f"grading real data (--data PATH) needs bwrap isolation, which hides the "
+            f"solution and the other submissions from student code; this run would use "
+            f"{level.value}. Install bubblewrap (as root: apt-get install bubblewrap)")
     return level
