@@ -197,10 +197,7 @@ class Lab2Plan:
                 sets.append({"name": name, "split": split, "rows": d["rows"],
                              "columns": d["columns"], "format": d["format"],
                              "labels_equal_ids": d["labels_equal_ids"]})
-        # The kernel's first loaded tokenizer ((a)'s) counts only as one that was measured.
-        first = [t for t in facts.get("loaded_tokenizers", [])[:1]
-                 if any((m["pad"], m["eos"]) == (t.get("pad"), t.get("eos")) for m in tokenizers)]
-        return {**facts, "tokenizers": tokenizers, "datasets": sets, "loaded_tokenizers": first,
+        return {**facts, "tokenizers": tokenizers, "datasets": sets,
                 "loaded": list(facts.get("loaded", [])) if gpt2 else []}
 
     def judge_notebook(self, facts: Mapping, measurement: Mapping | None
