@@ -12,7 +12,7 @@ import re
 
 FAILURE = re.compile(
     r"\b(not|no|none|never|nowhere|missing|differs?|raised|failed|fails|unchanged|without|"
-    r"stopped|cannot|wrong|instead|died|refused|error|limit|unknown)\b|n't", re.IGNORECASE)
+    r"stopped|cannot|wrong|instead|died|refused|error|limit)\b|n't", re.IGNORECASE)
 QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\([^()]*\)")
 SAME_COUNT = re.compile(r"\b(\d+) of \1\b")
 AT_LIMIT = re.compile(r"max_length=(\d+)\b.*\bsaw \1 (ids|tokens)\b")

@@ -285,3 +285,24 @@ def test_a_load_failure_comes_from_the_outcome_field_not_the_message():
                               notebook, KIT)
         assert [(r.check_id, r.item_id, r.passed, r.message, r.status) for r in results] == [
             ("lab1a.sizes", "lab1a", False, message, Status.TIMEOUT)]
+
+
+def test_a_forward_that_reads_padding_loses_padding_only():
+    """The logits are compared on each row alone, so the no-packing mistake costs once."""
+    import torch
+    from hw3_plugin import lab1
+    from hw3_solution import lab_rnn
+    from hw3_student import probes_lab1
+
+    class NoPacking(lab_rnn.LSTM):
+        def forward(self, ids, length):
+            _, (hidden, _) = self.lstm(self.dropout(self.embedding(ids)))
+            return self.fc(self.dropout(hidden[-1]))
+
+    data = probes_lab1.model_forward({"LSTM": NoPacking}, {
+        "config": lab1.FIXED_MODEL, "rows": [list(r) for r in lab1.FORWARD_ROWS],
+        "extra_padding": lab1.EXTRA_PADDING, "seed": 0})
+    v = checks_lab1.judge_forward(data, 3, 2, lab1._reference_logits(seed=0))
+    assert not v["lab1e_forward.padding"].passed
+    assert v["lab1e_forward.logits"].passed, v["lab1e_forward.logits"].message
+    assert torch.is_grad_enabled()
