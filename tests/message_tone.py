@@ -25,7 +25,9 @@ def reads_as_failure(message: str) -> bool:
 def contradiction(passed: bool, message: str) -> str | None:
     """Why `message` contradicts the verdict `passed`, or None when it agrees."""
     if passed:
-        plain = QUOTED.sub("", message)  # quoted text and asides (compatibility notes)
+        plain = message
+        while (stripped := QUOTED.sub("", plain)) != plain:  # quotes and (nested) asides
+            plain = stripped
         if message.lstrip().lower().startswith("expected"):
             return "a pass worded as an expectation"
         found = FAILURE.search(plain)
