@@ -281,6 +281,11 @@ def test_unsafe_nested_zip_refuses_the_submission(tmp_path: Path) -> None:
     ("My report", {"Creator": "nbconvert 7.16"}, "creator is 'nbconvert 7.16'"),
     ("My report", {"Title": "LabRNN.ipynb - Colab"}, "title is 'LabRNN.ipynb - Colab'"),
     ("My report", {"Title": "ToyA"}, "title is 'ToyA'"),
+    ("My report", {"Title": "LabLLM - Jupyter Notebook"}, "title is 'LabLLM - Jupyter Notebook'"),
+    ("My report", {"Subject": "toy_a.ipynb"}, "subject is 'toy_a.ipynb'"),
+    # the author's own words in a title are no evidence
+    ("My report", {"Title": "HW3 report (handout-split-colab-pandas)"}, None),
+    ("My report", {"Title": "Fine-tuning GPT-2 on Colab: my report"}, None),
     ("In [1]: import torch", {}, "first page shows 'In [1]:'"),
 ])
 def test_pdf_export_detection(tmp_path: Path, first_line: str, meta: dict,
