@@ -91,20 +91,71 @@ def test_reordered_cells_and_dependency_closure() -> None:
     assert "unrelated" not in ns and "import os" not in source
 
 
-def test_training_calls_and_notebook_computed_globals_are_left_out(tmp_path: Path) -> None:
+def test_notebook_computed_globals_are_kept_and_loose_calls_left_out(tmp_path: Path) -> None:
+    """`STOP_WORDS = english_stop_words()` is valid code: the global is computed at load;
+    a bare call or a print at top level is not kept."""
     marker = tmp_path / "ran"
     ex = _extract(
-        f"def load():\n    open({str(marker)!r}, 'w').write('x')\n    return [1, 2]\n"
+        f"def load():\n    open({str(marker)!r}, 'a').write('x')\n    return [1, 2]\n"
         "# %%\ndata = load()\nvocab = sorted(data)\nmodel = Net(len(vocab))\n"
         "# %%\nclass Net:\n    def __init__(self, n):\n        self.n = n\n"
         "# %%\ndef predict(x):\n    return model.n + x\n"
-        "# %%\nload()\nfor i in range(3):\n    print(i)\n")
+        "# %%\nload()\nprint('noise')\n")
     source = ex.module_source(["predict", "load", "Net"])
-    assert "data = load()" not in source and "model = Net" not in source
+    assert not marker.exists()  # nothing runs at extraction
     ns = _run(source)
-    assert not marker.exists()  # nothing ran at extraction or import
-    with pytest.raises(NameError):
-        ns["predict"](1)
+    assert ns["predict"](1) == 3
+    assert marker.read_text() == "x"  # load() ran once, for `data`; the bare call was dropped
+    assert ns[IMPORT_ERRORS] == []
+
+
+def test_computed_globals_share_a_time_budget(monkeypatch) -> None:
+    monkeypatch.setattr("autograder.extract.COMPUTED_BUDGET_S", 0.5)
+    ex = _extract("import time\ndef slow():\n    while True:\n        time.sleep(0.01)\n"
+                  "def fast():\n    return 7\n"
+                  "# %%\nA = slow()\nB = fast()\n"
+                  "def f():\n    return B\n"
+                  "def g():\n    return A\n")
+    ns = _run(ex.module_source(["f", "g"]))
+    assert ns["f"]() == 7
+    assert "A" not in ns
+    assert any(e.startswith("A = slow()") and "TimeoutError" in e for e in ns[IMPORT_ERRORS])
+
+
+@pytest.mark.parametrize("block", [
+    "if torch_ok:\n    DEVICE = 'cuda'\nelse:\n    DEVICE = 'cpu'\n",
+    "for DEVICE in ['cpu']:\n    pass\n",
+    "with open(__file__ if False else 'x', 'a') if False else nullcontext():\n"
+    "    DEVICE = 'cpu'\n",
+    "try:\n    DEVICE = ['cpu'][0]\nexcept IndexError:\n    DEVICE = None\n",
+])
+def test_guarded_top_level_blocks_are_kept(block: str) -> None:
+    ex = _extract("from contextlib import nullcontext\ntorch_ok = False\n# %%\n" + block
+                  + "# %%\ndef where():\n    return DEVICE\n")
+    assert _run(ex.module_source(["where"]))["where"]() == "cpu"
+
+
+def test_a_block_that_updates_a_global_keeps_its_earlier_definition() -> None:
+    ex = _extract("total = 10\nfor x in [1, 2]:\n    total += x\n"
+                  "# %%\ndef get():\n    return total\n")
+    ns = _run(ex.module_source(["get"]))
+    assert ns["get"]() == 13 and ns[IMPORT_ERRORS] == []
+
+
+def test_a_top_level_loop_that_never_ends_is_stopped(monkeypatch) -> None:
+    monkeypatch.setattr("autograder.extract.COMPUTED_BUDGET_S", 0.5)
+    ex = _extract("steps = 0\nwhile True:\n    steps += 1\n"
+                  "# %%\ndef count():\n    return steps\n")
+    ns = _run(ex.module_source(["count"]))
+    assert ns["count"]() > 0
+    assert any(e.startswith("while True:") and "TimeoutError" in e for e in ns[IMPORT_ERRORS])
+
+
+def test_input_is_answered_with_an_empty_line() -> None:
+    text, _, notes = clean_cell("name = input('Press Enter to start... ')\nx = name + 'ok'\n")
+    assert "input(" not in text and _run(text)["x"] == "ok"
+    assert any("answered `input('Press Enter to start... ')` with an empty line" in n
+               for n in notes)
 
 
 def test_last_definition_wins_and_imports_are_guarded() -> None:

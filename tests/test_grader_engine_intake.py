@@ -154,6 +154,47 @@ def test_close_name_is_taken_with_a_note(tmp_path: Path) -> None:
     assert found.name == "ToyA (1).ipynb" and "took ToyA (1).ipynb as ToyA.ipynb" in notes[0]
 
 
+STUB_NB = (b'{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], '
+           b'"execution_count": null, "source": ["def f():\\n", '
+           b'"    raise NotImplementedError\\n"]}], "metadata": {}, "nbformat": 4, '
+           b'"nbformat_minor": 5}')
+
+
+def test_worked_copy_beside_an_untouched_starter_is_graded_with_a_note(tmp_path: Path) -> None:
+    code = write_zip(tmp_path / "ivy" / "code.zip", {
+        "ToyA.ipynb": NB, "ToyB.ipynb": STUB_NB, "Copy of ToyB.ipynb": NB})
+    (cand,), _ = _discover([code], tmp_path)
+    sub = _unpack(cand, tmp_path)
+    assert sub.notebooks["lab2"].name == "Copy of ToyB.ipynb"
+    assert any("took" in n and "Copy of ToyB.ipynb as ToyB.ipynb" in n for n in sub.problems)
+    assert any("graded " in n and "ToyB.ipynb: that one still holds 1 of the starter's" in n
+               for n in sub.problems)
+    assert sub.form.reasons == (
+        "the notebook Copy of ToyB.ipynb is misnamed: the form asks for ToyB.ipynb",
+        "code.zip holds files besides the notebooks: ToyB.ipynb", "no PDF report")
+
+
+def test_renamed_download_is_graded_and_called_misnamed(tmp_path: Path) -> None:
+    code = write_zip(tmp_path / "jo" / "code.zip", {"ToyA (1).ipynb": NB, "ToyB.ipynb": NB})
+    (cand,), _ = _discover([code], tmp_path)
+    sub = _unpack(cand, tmp_path)
+    assert sub.notebooks["lab1"].name == "ToyA (1).ipynb"
+    assert any("ToyA (1).ipynb as ToyA.ipynb" in n for n in sub.problems)
+    assert [r for r in sub.form.reasons if "PDF" not in r] == [
+        "the notebook ToyA (1).ipynb is misnamed: the form asks for ToyA.ipynb"]
+
+
+@pytest.mark.parametrize("stray", ["grades.csv", "sheet.json", "notes.txt", "README.md"])
+def test_stray_file_in_a_class_folder_is_skipped_with_a_note(tmp_path: Path, stray) -> None:
+    folder = tmp_path / "class"
+    write_zip(folder / "ann" / "code.zip", CODE)
+    write_zip(folder / "ben" / "code.zip", CODE)
+    (folder / stray).write_text("student,points\nann,3\n")
+    cands, problems = _discover([folder], tmp_path)
+    assert sorted(c.student_id for c in cands) == ["ann", "ben"]
+    assert len(problems) == 1 and problems[0].startswith(f"skipped {stray} in class")
+
+
 def test_missing_notebook_is_recorded_not_raised(tmp_path: Path) -> None:
     code = write_zip(tmp_path / "hal" / "code.zip", {"ToyA.ipynb": NB})
     (cand,), _ = _discover([code], tmp_path)
@@ -240,6 +281,11 @@ def test_unsafe_nested_zip_refuses_the_submission(tmp_path: Path) -> None:
     ("My report", {"Creator": "nbconvert 7.16"}, "creator is 'nbconvert 7.16'"),
     ("My report", {"Title": "LabRNN.ipynb - Colab"}, "title is 'LabRNN.ipynb - Colab'"),
     ("My report", {"Title": "ToyA"}, "title is 'ToyA'"),
+    ("My report", {"Title": "LabLLM - Jupyter Notebook"}, "title is 'LabLLM - Jupyter Notebook'"),
+    ("My report", {"Subject": "toy_a.ipynb"}, "subject is 'toy_a.ipynb'"),
+    # the author's own words in a title are no evidence
+    ("My report", {"Title": "HW3 report (handout-split-colab-pandas)"}, None),
+    ("My report", {"Title": "Fine-tuning GPT-2 on Colab: my report"}, None),
     ("In [1]: import torch", {}, "first page shows 'In [1]:'"),
 ])
 def test_pdf_export_detection(tmp_path: Path, first_line: str, meta: dict,

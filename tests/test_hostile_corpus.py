@@ -46,6 +46,7 @@ from hostile.make_corpus import (
     expected,
 )
 from hw3_solution import REFERENCE_CANARY
+from message_tone import contradiction
 
 pytestmark = [
     pytest.mark.slow,
@@ -177,6 +178,14 @@ def test_each_submission_gets_exactly_its_expected_score(graded: Graded, name: s
     if want["note"]:  # noted, never deducted
         assert any(want["note"] in note for note in report.problems), report.problems
         assert report.form.deduction == 0 and report.form.reasons == ()
+
+
+def test_no_message_contradicts_its_verdict(graded: Graded) -> None:
+    """A passed check never reads as a failure, nor the reverse (tests/message_tone.py)."""
+    wrong = [(name, c.check_id, c.passed, why, c.message[:160])
+             for name, report in graded.reports.items() for item in report.items
+             for c in item.checks if (why := contradiction(c.passed, c.message))]
+    assert not wrong, wrong
 
 
 def test_nothing_outside_the_sandboxes_changes(graded: Graded) -> None:

@@ -7,9 +7,11 @@ magic (``%%bash``, ``%%writefile``, ``%%html`` ...) drops the cell, since its bo
 Python. ``google.colab`` imports and calls on the names they bind (``drive.mount(...)``)
 are removed; a path ending with a redirected suffix (a Colab drive path to
 ``data.csv`` as a string literal, an f-string, ``Path(base) / "..."`` or
-``os.path.join(base, "...")``) is replaced by the redirect's target. A cell that still
-does not parse is reported and left out. Top-level functions, classes, imports and simple
-assignments are collected by name, the last definition winning.
+``os.path.join(base, "...")``) is replaced by the redirect's target; a call of
+``input(...)`` is answered with an empty line (``""``), as pressing Enter would. A cell
+that still does not parse is reported and left out. Top-level functions, classes,
+imports, simple assignments and the ``if``/``for``/``while``/``with``/``try`` blocks that
+bind names are collected by name, the last definition winning.
 """
 
 from __future__ import annotations
@@ -39,7 +41,11 @@ _BUILTINS = frozenset(dir(builtins))
 _CELL_MAGIC = re.compile(r"^\s*%%(\w+)")
 IMPORT_ERRORS = "__grader_import_errors__"
 
-UnitKind = Literal["def", "class", "assign", "import"]
+UnitKind = Literal["def", "class", "assign", "import", "block"]
+# Seconds that all globals computed by notebook functions may take together while a module
+# loads (a part of the job's load time limit, 60 s by default); the rest is stopped.
+COMPUTED_BUDGET_S = 20.0
+BLOCKS = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Unit:
     position: Pos
     def_refs: frozenset[str]  # needed when the statement itself runs
     call_refs: frozenset[str]  # needed only when its functions are called
+    # names it binds and also reads (``for x in xs: total += x``): their earlier definition
+    # is needed too
+    self_refs: frozenset[str] = frozenset()
 
 
 # ------------------------------------------------------------------- cell cleaning
@@ -140,6 +149,10 @@ class _Cleaner(ast.NodeTransformer):
         return self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:  # os.path.join(base, "data.csv")
+        if isinstance(node.func, ast.Name) and node.func.id == "input":
+            self.notes.append(f"answered `{ast.unparse(node)[:60]}` with an empty line (the "
+                              "grader runs without a keyboard)")
+            return ast.copy_location(ast.Constant(""), node)
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
             node.func, "id", "")
         if name == "join" and node.args and not node.keywords:
@@ -211,6 +224,30 @@ def _import_names(node: ast.Import | ast.ImportFrom) -> set[str]:
     return {a.asname or a.name for a in node.names}
 
 
+def _block_names(stmts: Iterable[ast.stmt]) -> set[str]:
+    """Global names a block's statements bind (not inside functions or classes)."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(_import_names(node))
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for stmt in stmts:
+        visit(stmt)
+    return names
+
+
 def _unit_of(stmt: ast.stmt) -> tuple[UnitKind, set[str]] | None:
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return "def", {stmt.name}
@@ -233,6 +270,9 @@ def _unit_of(stmt: ast.stmt) -> tuple[UnitKind, set[str]] | None:
     if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
         sub = _bound_names(stmt.target)
         return ("assign", sub) if sub else None
+    if isinstance(stmt, BLOCKS):  # `if torch.cuda.is_available(): device = ...`
+        names = _block_names([stmt])
+        return ("block", names) if names else None
     return None
 
 
@@ -261,6 +301,14 @@ def _global_refs(code: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(at_def - _BUILTINS), frozenset(at_call - _BUILTINS - at_def)
 
 
+def _read_names(stmt: ast.stmt) -> set[str]:
+    """Names a statement reads (``x`` in ``x += 1`` included)."""
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load)} | {
+        n.target.id for n in ast.walk(stmt)
+        if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+
+
 def _units_of_cell(tree: ast.Module, cell: int) -> list[Unit]:
     units = []
     for index, stmt in enumerate(tree.body):
@@ -270,7 +318,9 @@ def _units_of_cell(tree: ast.Module, cell: int) -> list[Unit]:
         kind, names = kind_names
         code = ast.unparse(stmt)
         at_def, at_call = _global_refs(code)
-        units.append(Unit(kind, frozenset(names), code, (cell, index), at_def - names, at_call))
+        units.append(Unit(kind, frozenset(names), code, (cell, index), at_def - names, at_call,
+                          frozenset(_read_names(stmt) & names) if kind == "block"
+                          else frozenset()))
     return units
 
 
@@ -355,8 +405,9 @@ class ExtractedNotebook:
         return [n for n in names if n not in self.definitions]
 
     def _computed_by_notebook(self, unit: Unit, seen: frozenset[str] = frozenset()) -> bool:
-        """An assignment whose value needs a notebook function (e.g. a training run)."""
-        if unit.kind != "assign":
+        """An assignment or block whose value needs a notebook function (e.g. a training
+        run, or ``STOP_WORDS = english_stop_words()``)."""
+        if unit.kind not in ("assign", "block"):
             return False
         for ref in unit.def_refs - seen:
             dep = self.definitions.get(ref)
@@ -367,23 +418,33 @@ class ExtractedNotebook:
         return False
 
     def closure(self, names: Iterable[str], exclude: Iterable[str] = ()) -> list[Unit]:
-        """The units ``names`` need, transitively, without notebook-computed globals."""
+        """The units ``names`` need, transitively (notebook-computed globals included)."""
         excluded = set(exclude)
         chosen: dict[tuple[int, int], Unit] = {}
         todo = [n for n in names if n not in excluded]
         while todo:
             unit = self.definitions.get(todo.pop())
-            if unit is None or unit.position in chosen or self._computed_by_notebook(unit):
+            if unit is None or unit.position in chosen:
                 continue
             chosen[unit.position] = unit
             todo.extend(n for n in unit.def_refs | unit.call_refs if n not in excluded)
+            for name in unit.self_refs:  # the definition before the block that updates it
+                earlier = [u for u in self.units if name in u.names
+                           and u.position < unit.position and u.position not in chosen]
+                if earlier:
+                    chosen[earlier[-1].position] = earlier[-1]
+                    todo.extend(n for n in earlier[-1].def_refs | earlier[-1].call_refs
+                                if n not in excluded)
         return _ordered(list(chosen.values()))
 
     def module_source(self, names: Iterable[str], exclude: Iterable[str] = ()) -> str:
         """A runnable module with ``names``, all they reference (functions, classes,
-        globals such as ``hparams = HyperParams()``) and the imports that bind the names
-        they use, each import guarded. Assignments computed by notebook functions (data
-        loading, training runs) and all other top-level statements are left out."""
+        globals such as ``hparams = HyperParams()``, top-level ``if``/``for``/``with``/
+        ``try`` blocks that bind them) and the imports that bind the names they use, each
+        import guarded. Globals computed by notebook functions (``STOP_WORDS =
+        english_stop_words()``) and blocks are kept, guarded: together they get COMPUTED_BUDGET_S
+        seconds, and one that fails or runs out of time is reported in IMPORT_ERRORS
+        while the rest loads. Other top-level statements (calls, prints) are left out."""
         units = self.closure(names, exclude)
         needed = set().union(*(u.def_refs | u.call_refs for u in units)) if units else set()
         defined = set().union(*(u.names for u in units)) if units else set()
@@ -398,7 +459,12 @@ class ExtractedNotebook:
         for name, statement in IPYTHON_ONLY_NAMES.items():
             if name in needed and name not in bound:
                 lines.append(_guarded(statement))
-        lines.extend(u.code for u in units)
+        computed = {u.position for u in units  # a block may be a loop: timed as well
+                    if u.kind == "block" or self._computed_by_notebook(u)}
+        if computed:
+            lines.append(_TIME_LIMIT.format(budget=COMPUTED_BUDGET_S))
+        lines.extend(_guarded(u.code, timed=True) if u.position in computed else u.code
+                     for u in units)
         return "\n\n".join(lines) + "\n"
 
     def sanitized(self) -> nbformat.NotebookNode:
@@ -412,8 +478,47 @@ class ExtractedNotebook:
         return nb
 
 
-def _guarded(statement: str) -> str:
+# Stops a guarded statement once the shared budget is spent (at least 1 s each, so a cheap
+# one after a slow one still runs; SIGALRM, repeated each second so that a student's broad
+# `except` cannot swallow it for good); where no alarm
+# can be set (not the main thread) the statements run unlimited, as before.
+_TIME_LIMIT = '''import signal as _grader_signal
+import time as _grader_time
+
+
+class _GraderTimeLimit:
+    left = {budget!r}
+
+    def _fire(self, *_):
+        raise TimeoutError("stopped: globals computed by notebook functions may take "
+                           "{budget:g} s in all while the code loads")
+
+    def __enter__(self):
+        self.start, self.old = _grader_time.monotonic(), None
+        try:
+            self.old = _grader_signal.signal(_grader_signal.SIGALRM, self._fire)
+            _grader_signal.setitimer(_grader_signal.ITIMER_REAL, max(self.left, 1.0), 1.0)
+        except (ValueError, AttributeError):
+            pass
+
+    def __exit__(self, *_):
+        if self.old is not None:
+            _grader_signal.setitimer(_grader_signal.ITIMER_REAL, 0)
+            _grader_signal.signal(_grader_signal.SIGALRM, self.old)
+        type(self).left -= _grader_time.monotonic() - self.start
+        return False
+
+
+_grader_time_limit = _GraderTimeLimit()'''
+
+
+def _guarded(statement: str, timed: bool = False) -> str:
+    """``statement`` in a try block that records its failure in IMPORT_ERRORS (under the
+    computed-globals time limit when ``timed``)."""
     body = "\n".join("    " + line for line in statement.splitlines())
+    if timed:
+        body = "    with _grader_time_limit:\n" + "\n".join(
+            "    " + line for line in body.splitlines())
     first = statement.splitlines()[0]
     return (f"try:\n{body}\nexcept Exception as _grader_exc:\n"
             f"    {IMPORT_ERRORS}.append({first!r} + ': ' + repr(_grader_exc))")

@@ -1,6 +1,8 @@
-"""The submission-form rule: the notebooks inside one zip that holds nothing else, and a
-PDF report that is not a notebook export. Breaking it costs a fixed fraction of the
-grade (once, however many reasons); every reason is stated.
+"""The submission-form rule: the notebooks, under their own names, inside one zip that
+holds nothing else, and a PDF report that is not a notebook export. Breaking it costs a
+fixed fraction of the grade (once, however many reasons); every reason is stated. A graded
+notebook under another name (``LabRNN (1).ipynb``) is reported as misnamed, not as an extra
+file; a file beside it (the untouched ``LabLLM.ipynb`` next to a graded copy) as extra.
 
 Whether a PDF is a notebook export is decided by ``pdfcheck`` (shared with the student
 package's pack command, see there); a PDF it cannot inspect gets a note and costs nothing.
@@ -47,8 +49,12 @@ def judge_form(rule: FormRule, notebooks: Mapping[str, str], found: Mapping[str,
     zips.discard(None)
     if len(zips) > 1:
         reasons.append(f"the notebooks are spread over several zip files: {sorted(zips)}")
+    misnamed = [(path.name, notebooks[lab]) for lab, path in found.items()
+                if path is not None and path.name.lower() != notebooks[lab].lower()]
+    for name, wanted_name in misnamed:
+        reasons.append(f"the notebook {name} is misnamed: the form asks for {wanted_name}")
     if rule.zip_only_notebooks:
-        wanted = {n.lower() for n in expected}
+        wanted = {path.name.lower() for path in found.values() if path is not None}
         for name in sorted(zips):
             extra = [m for m in zip_members.get(name, []) if Path(m).name.lower() not in wanted]
             if extra:

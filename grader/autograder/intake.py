@@ -22,6 +22,7 @@ Student identity (made file-name safe: letters, digits, ``.``, ``_``, ``-``):
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import zipfile
@@ -38,6 +39,8 @@ _ID_WITH_NUMBER = re.compile(r"^(.+?_\d+)(?=[_.\-\s]|$)")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 UNZIPPED = ".unzipped"
 MAX_NESTING = 3
+# Loose files in a class folder that can be (part of) a submission; others are skipped.
+SUBMISSION_SUFFIXES = frozenset({".zip", ".ipynb", ".pdf"})
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,17 @@ def _single_id(path: Path) -> str:
     return student_key(path.name, path.is_dir())
 
 
-def _class_candidates(folder: Path) -> list[Candidate]:
+def _class_candidates(folder: Path, problems: list[str]) -> list[Candidate]:
+    """One candidate per student id; a loose file that cannot be (part of) a submission
+    (a grading sheet ``.csv``/``.json``/``.txt``, a README) is skipped with a note."""
     groups: dict[str, list[Path]] = {}
     for entry in _entries(folder):
         if entry.is_symlink():
+            continue
+        if entry.is_file() and entry.suffix.lower() not in SUBMISSION_SUFFIXES:
+            problems.append(f"skipped {entry.name} in {folder.name}: a loose "
+                            f"{entry.suffix or 'extension-less'} file is no submission "
+                            f"(a student's folder, zip, notebook or PDF)")
             continue
         groups.setdefault(student_key(entry.name, entry.is_dir()), []).append(entry)
     return [Candidate(sid, tuple(paths)) for sid, paths in groups.items()]
@@ -167,7 +177,7 @@ def discover(paths: Sequence[Path], notebook_names: Iterable[str], staging: Path
                 continue
         inner = _unwrap(folder)
         if not _is_single(inner, names) or _several_ids(inner, refused):
-            found.extend(_class_candidates(inner))
+            found.extend(_class_candidates(inner, problems))
             found.extend(Candidate(sid, (), refused=why) for sid, why in refused.items())
         elif path.is_dir():
             found.append(Candidate(_single_id(inner), (inner,)))
@@ -248,29 +258,65 @@ def _container(path: Path, staged: _Staged) -> str | None:
     return None
 
 
+_COPY_MARKS = re.compile(
+    r"^copy of\s+|\s*\(\d+\)$|[\s_-]*-?\s*copy(\s*\(?\d+\)?)?$", re.IGNORECASE)
+_STUB = re.compile(r"^\s*raise\s+NotImplementedError\b", re.MULTILINE)
+
+
+def _plain_stem(name: str) -> str:
+    """A notebook's stem without the marks that copies and repeated downloads add
+    (``Copy of X``, ``X (1)``, ``X - Copy``, ``X_copy``), lower case."""
+    stem = Path(name).stem.lower()
+    while True:
+        bare = _COPY_MARKS.sub("", stem).strip()
+        if bare == stem:
+            return stem
+        stem = bare
+
+
+def _stubs_left(path: Path) -> int:
+    """How many ``raise NotImplementedError`` lines the notebook's code cells still hold
+    (a starter's TODO stubs); a file that cannot be read counts as all stubs."""
+    try:
+        cells = json.loads(path.read_bytes().decode("utf-8-sig")).get("cells", [])
+        return sum(len(_STUB.findall("".join(c.get("source", "")) if isinstance(
+            c.get("source"), list) else str(c.get("source", ""))))
+                   for c in cells if isinstance(c, dict) and c.get("cell_type") == "code")
+    except (OSError, ValueError, AttributeError):
+        return 1 << 30
+
+
 def find_notebook(root: Path, name: str) -> tuple[Path | None, list[str]]:
     """The notebook called ``name`` anywhere under ``root`` (any case); notes on choices.
 
-    Prefers an exact name match, then a name starting with the expected stem
-    (``Lab (1).ipynb`` for ``Lab.ipynb``); among several, the shallowest, then the first by path.
+    Candidates: the exact name, a name starting with the expected stem, and a copy's
+    name (``LabRNN (1).ipynb``, ``Copy of LabRNN.ipynb``). Among several, the one with
+    the fewest starter stubs left (``raise NotImplementedError``), so a worked copy beside
+    an untouched starter is graded; then an exact name, the shallowest, the first by path.
     """
     notebooks = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".ipynb"
                  and not is_junk(p.relative_to(root))]
-    exact = [p for p in notebooks if p.name.lower() == name.lower()]
     stem = Path(name).stem.lower()
-    close = [p for p in notebooks if p.stem.lower().startswith(stem)]
-    pool = exact or close
+    pool = [p for p in notebooks if p.stem.lower().startswith(stem)
+            or _plain_stem(p.name) == stem]
     if not pool:
         return None, []
-    pool.sort(key=lambda p: (len(p.relative_to(root).parts), str(p)))
+    stubs = {p: _stubs_left(p) for p in pool}
+    pool.sort(key=lambda p: (stubs[p], p.name.lower() != name.lower(),
+                             len(p.relative_to(root).parts), str(p)))
     chosen = pool[0]
+    rel = chosen.relative_to(root)
     notes = []
-    if not exact:
-        notes.append(f"took {chosen.relative_to(root)} as {name}")
-    if len(pool) > 1:
+    exact = [p for p in pool if p.name.lower() == name.lower()]
+    if chosen.name.lower() != name.lower():
+        notes.append(f"took {rel} as {name}")
+    if exact and chosen not in exact:
+        notes.append(f"graded {rel}, not {exact[0].relative_to(root)}: that one still holds "
+                     f"{stubs[exact[0]]} of the starter's unfinished stubs, {rel} "
+                     f"{stubs[chosen]}")
+    elif len(pool) > 1:
         others = ", ".join(str(p.relative_to(root)) for p in pool[1:])
-        notes.append(f"several files could be {name}; graded {chosen.relative_to(root)}, "
-                     f"not {others}")
+        notes.append(f"several files could be {name}; graded {rel}, not {others}")
     return chosen, notes
 
 

@@ -46,7 +46,13 @@ from .models import (
     Premark,
     SubmissionReport,
 )
-from .plugin import BatchContext, HomeworkPlugin, SubmissionContext, load_plugin
+from .plugin import (
+    BatchContext,
+    HomeworkPlugin,
+    SubmissionContext,
+    load_plugin,
+    plugin_notes,
+)
 from .premarks import suggest
 from .regrade import write_regrade
 from .reporters import write_all
@@ -235,6 +241,7 @@ class Grader:
             outcomes = self._run_jobs(jobs, work)
             stage = "judging (plug-in checks)"
             results = self.plugin.judge(outcomes, ctx)
+            notes = [*plugin_notes(self.plugin, ctx), *notes]
             stage = "scoring"
             return self._report(candidate.student_id, results, unavailable=unavailable,
                                 form=submission.form,

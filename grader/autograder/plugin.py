@@ -10,9 +10,11 @@ The plug-in keeps no state between calls: what ``prepare`` builds for a batch (s
 reference results, time limits) it returns, and ``plan`` and ``judge`` receive it as
 ``ctx.prepared``. ``plan`` and ``judge`` run in the grader's process; only ``Job`` data
 (source text, probe module files, JSON arguments) crosses into the sandbox and only
-``JobOutcome`` data comes back. A check id that the rubric lists but ``judge`` does not
-return scores zero with the message "this check did not run"; the items of a lab whose
-notebook is missing score zero without ``plan`` being asked about that lab.
+``JobOutcome`` data comes back. A plug-in may also have ``notes(ctx) -> [str]``: lines
+for the feedback on how it read the submission (nothing is deducted for them). A check id
+that the rubric lists but ``judge`` does not return scores zero with the message "this check
+did not run"; the items of a lab whose notebook is missing score zero without ``plan`` being
+asked about that lab.
 
 Optional: ``code_modules``, the modules whose source decides the plug-in's results (e.g.
 its reference solution); by default the top-level package of the plug-in's class. Their
@@ -95,6 +97,13 @@ class HomeworkPlugin(Protocol):
         self, outcomes: Mapping[str, JobOutcome], ctx: SubmissionContext
     ) -> list[CheckResult]:
         """Check results from the jobs' outcomes (keyed by job id); never raises on bad data."""
+
+
+def plugin_notes(plugin: HomeworkPlugin, ctx: SubmissionContext) -> list[str]:
+    """The plug-in's notes on how it read one submission (e.g. which notebook layout it
+    graded), for the feedback; optional: a plug-in without ``notes(ctx)`` has none."""
+    notes = getattr(plugin, "notes", None)
+    return [str(n) for n in notes(ctx)] if callable(notes) else []
 
 
 def installed_plugins() -> dict[str, EntryPoint]:

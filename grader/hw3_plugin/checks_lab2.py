@@ -14,44 +14,66 @@ from collections.abc import Callable, Mapping, Sequence
 from autograder.models import CheckResult
 from hw3_student import checks as public
 
-from .results import fail, result
+from .results import failed as fail
+from .results import keyed, result
+from .results import passed as ok
+
+# The hub names of the pretrained GPT-2 small: `lab2a.load` wants exactly one of them (not
+# distilgpt2, gpt2-medium, or a fine-tuned folder whose path contains "gpt2").
+GPT2_NAMES = frozenset({"gpt2", "openai-community/gpt2"})
 
 # (a) generation -------------------------------------------------------------------------
 
 
+@keyed
 def judge_generation(data: Mapping, prompt: str, max_length: int,
                      count_tokens: Callable[[str], int]) -> dict[str, CheckResult]:
-    """Text that starts with the prompt, goes on past it, and respects max_length."""
+    """Text that starts with the prompt, goes on past it, and respects max_length.
+
+    The length is the token count of the sequences ``model.generate`` returned (the probe
+    records them); only when generate was never called (a hand-written loop) is the text
+    tokenized again, which may differ by a token from what was generated.
+    """
     text = public.generated_text(data)
     v: dict[str, CheckResult] = {
         "lab2a.prompt": result("lab2a.prompt", *public.generation_prompt(data, prompt))}
-    tokens = count_tokens(text) if text else 0
-    v["lab2a.max_length"] = result("lab2a.max_length", 0 < tokens <= max_length + 1,
-        f"expected at most max_length={max_length} tokens in the output; saw {tokens}"
-    )
+    generated = data.get("generated_lengths") or []
+    if generated:
+        tokens, how, slack = max(generated), "generated", 0
+    else:
+        tokens, how, slack = (count_tokens(text) if text else 0), "in the text, re-tokenized", 1
+    if 0 < tokens <= max_length + slack:
+        v["lab2a.max_length"] = ok(f"{tokens} tokens {how}, within max_length={max_length}")
+    else:
+        v["lab2a.max_length"] = fail(
+            f"expected at most max_length={max_length} tokens, prompt included; saw {tokens} "
+            f"tokens {how}")
     return v
 
 
+@keyed
 def judge_loading(facts: Mapping) -> dict[str, CheckResult]:
-    """GPT-2 loaded from the hub name with the pad token set to the end-of-text token."""
-    tokenizers = facts.get("tokenizers", [])
+    """GPT-2 loaded from the hub name with the pad token set to the end-of-text token, on
+    the first tokenizer the notebook loaded: (a)'s, also when (b) loads another one under
+    the same name (the Spring 2025 handout does); the global ones when none was seen."""
+    tokenizers = facts.get("loaded_tokenizers", [])[:1] or facts.get("tokenizers", [])
     pad_ok = any(t["pad"] is not None and t["pad"] == t["eos"] for t in tokenizers)
-    loaded = [x for x in facts.get("loaded", []) if "gpt2" in x["source"].lower()]
+    sources = [x["source"] for x in facts.get("loaded", [])]
+    loaded = [x for x in sources if x.strip().rstrip("/") in GPT2_NAMES]
     return {
-        "lab2a.pad_token": result("lab2a.pad_token", pad_ok,
+        "lab2a.pad_token": ok("tokenizer.pad_token is the eos token") if pad_ok else fail(
             "expected tokenizer.pad_token set to the eos token; saw "
-            + (", ".join(f"pad={t['pad']!r}" for t in tokenizers) or "no tokenizer")
-        ),
-        "lab2a.load": result("lab2a.load", loaded,
-            "expected GPT-2 loaded with from_pretrained('gpt2'); "
-            + ("it was" if loaded else "no such load was seen")
-        ),
+            + (", ".join(f"pad={t['pad']!r}" for t in tokenizers) or "no tokenizer")),
+        "lab2a.load": ok(f"GPT-2 was loaded with from_pretrained({loaded[0]!r})") if loaded
+        else fail("expected GPT-2 loaded with from_pretrained('gpt2'); no such load was seen"
+                  + (f" (loaded: {sorted(set(sources))[:4]})" if sources else "")),
     }
 
 
 # (b) dataset preparation ----------------------------------------------------------------
 
 
+@keyed
 def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]],
                             pad_id: int) -> dict[str, CheckResult]:
     """labels == input_ids, rows padded to one fixed length, the long row truncated to it.
@@ -61,7 +83,7 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
     cols = data["columns"]
     error = public.tokenize_function_error(data)
     if error:
-        return {c: fail(c, error) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
+        return {c: fail(error) for c in ("lab2b.labels", "lab2b.padding", "lab2b.truncation")}
     ids = cols["input_ids"]
     v: dict[str, CheckResult] = {
         "lab2b.labels": result("lab2b.labels", *public.tokenize_function_labels(data))}
@@ -73,19 +95,23 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
         ids[i][: len(reference_ids[i])] == list(reference_ids[i])
         and all(t == pad_id for t in ids[i][len(reference_ids[i]):]) for i in fits)
         and "attention_mask" in cols)
-    v["lab2b.padding"] = result("lab2b.padding", padded_ok,
+    v["lab2b.padding"] = ok(
+        f"every row is padded after its text to {width} tokens, with an attention mask"
+    ) if padded_ok else fail(
         "expected every row padded (with the eos/pad token, after the text) to the same "
         f"maximum length, with an attention mask; saw row lengths {sorted(lengths)}"
-    )
+        + ("" if "attention_mask" in cols else " and no attention_mask"))
     truncated = longest > width and all(
         ids[i] == list(reference_ids[i])[:width] for i in range(len(ids)) if i not in fits)
-    v["lab2b.truncation"] = result("lab2b.truncation", truncated and len(lengths) == 1,
+    v["lab2b.truncation"] = ok(
+        f"a {longest}-token row is cut to the maximum length, {width} tokens"
+    ) if truncated and len(lengths) == 1 else fail(
         f"expected a row longer than the maximum length cut to it; a {longest}-token row "
-        f"gave {len(ids[-1])} tokens"
-    )
+        f"gave {len(ids[-1])} tokens")
     return v
 
 
+@keyed
 def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str, CheckResult]:
     """10% subsets, the text column gone, torch format, the collator masking padding."""
     sets = facts.get("datasets", [])
@@ -93,32 +119,38 @@ def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str
     want = {"train": train_rows // 10, "validation": valid_rows // 10}
     found = {k: [d for d in tokenized if abs(d["rows"] - n) <= 1] for k, n in want.items()}
     v: dict[str, CheckResult] = {}
-    v["lab2b.subsets"] = result("lab2b.subsets", all(found.values()),
+    seen_rows = sorted(d["rows"] for d in tokenized)
+    v["lab2b.subsets"] = ok(
+        f"tokenized 10% subsets of {want['train']} train and {want['validation']} validation "
+        "rows") if all(found.values()) else fail(
         f"expected tokenized 10% subsets of {want['train']} train and {want['validation']} "
-        f"validation rows; saw tokenized datasets of {sorted(d['rows'] for d in tokenized)} rows"
-    )
+        f"validation rows; saw tokenized datasets of {seen_rows or 'no'} rows")
     chosen = [d for ds in found.values() for d in ds]
     clean = bool(chosen) and all(
         "text" not in d["columns"] and d["format"] == "torch" and d.get("labels_equal_ids", False)
         for d in chosen)
-    v["lab2b.columns"] = result("lab2b.columns", clean,
+    shown = [(d["columns"], d["format"]) for d in chosen][:2]
+    v["lab2b.columns"] = ok(
+        f"the mapped datasets drop the text column, keep labels, in torch format: {shown}"
+    ) if clean else fail(
         "expected the mapped datasets without the text column, with labels, in torch format; "
-        f"saw {[(d['columns'], d['format']) for d in chosen][:2]}"
-    )
+        f"saw {shown}")
     masks = [c for c in facts.get("collators", []) if not c["mlm"]
              and all(lab == -100 for row_ids, row_labels in zip(c["input_ids"], c["labels"])
                      for tok, lab in zip(row_ids, row_labels) if tok == c["pad"])]
-    v["lab2b.collator"] = result("lab2b.collator", masks,
+    v["lab2b.collator"] = ok(
+        "a DataCollatorForLanguageModeling(tokenizer, mlm=False) sets padded label positions "
+        "to -100") if masks else fail(
         "expected DataCollatorForLanguageModeling(tokenizer, mlm=False), which sets padded "
         "label positions to -100; " + ("none found" if not facts.get("collators")
-                                        else "the collator found does not")
-    )
+                                        else "the collator found does not"))
     return v
 
 
 # (c) perplexity -------------------------------------------------------------------------
 
 
+@keyed
 def judge_perplexity(data: Mapping, reference: float) -> dict[str, CheckResult]:
     """The student's perplexity equals the reference's on the same model and batches, and
     does not depend on the mode the model came in (the function switches to eval itself)."""
@@ -127,7 +159,9 @@ def judge_perplexity(data: Mapping, reference: float) -> dict[str, CheckResult]:
             and math.isclose(seen, in_train, rel_tol=1e-6))
     return {
         "lab2c.value": result("lab2c.value", *public.perplexity_value(data, reference)),
-        "lab2c.eval_mode": result("lab2c.eval_mode", same,
+        "lab2c.eval_mode": ok(
+            f"the same perplexity ({public.show(seen)}) for a model handed over in training mode"
+        ) if same else fail(
             "expected the same perplexity for a model handed over in training mode (switch to "
             f"model.eval() and no_grad); saw {public.show(seen)} in eval mode, "
             f"{public.show(in_train)} "
@@ -136,10 +170,6 @@ def judge_perplexity(data: Mapping, reference: float) -> dict[str, CheckResult]:
 
 
 # (d) and (e) fine-tuning ----------------------------------------------------------------
-
-
-def _train_losses(trainer: Mapping) -> list[float]:
-    return [e["loss"] for e in trainer["log_history"] if isinstance(e.get("loss"), float)]
 
 
 def _ran(trainer: Mapping) -> bool:
@@ -156,6 +186,7 @@ NO_TRAINER = ("none was created, or its model was not saved where the grader cou
               "it")
 
 
+@keyed
 def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
                         pretrained: float, band: Sequence[float] | None = None
                         ) -> dict[str, CheckResult]:
@@ -167,44 +198,43 @@ def judge_full_finetune(facts: Mapping, perplexities: Mapping[int, float],
     names = ("lab2d.eval_epoch", "lab2d.log_epoch", "lab2d.trained", "lab2d.reloaded",
              "lab2d.perplexity")
     if not trainers:
-        return {c: fail(c, f"expected a Trainer fine-tuning the full GPT-2; {NO_TRAINER}")
+        return {c: fail(f"expected a Trainer fine-tuning the full GPT-2; {NO_TRAINER}")
                 for c in names}
     ran = [(i, t) for i, t in trainers if _ran(t)]
     i, t = (ran or trainers)[-1]
-    v = {
-        "lab2d.eval_epoch": result(
-            "lab2d.eval_epoch", t["eval_strategy"] == "epoch" and t["has_eval_dataset"],
-            f"expected evaluation every epoch on the validation set; saw eval_strategy="
-            f"{t['eval_strategy']!r}"),
-        "lab2d.log_epoch": result("lab2d.log_epoch", t["logging_strategy"] == "epoch",
-            f"expected logging every epoch; saw logging_strategy={t['logging_strategy']!r}"),
-    }
-    losses = _train_losses(t)
-    moved = _moved(perplexities.get(i), pretrained)
-    v["lab2d.trained"] = result("lab2d.trained", ran and losses and moved,
-        f"expected trainer.train() to run all {t['max_steps']} steps and log the loss; saw "
-        f"{t['global_step']} steps, losses {[round(x, 3) for x in losses]}"
-        + ("" if moved else ", and a saved model the grader measured as unchanged"))
+    v = {"lab2d.eval_epoch": _judge_eval_epoch(t), "lab2d.log_epoch": _judge_log_epoch(t),
+         "lab2d.trained": _judge_trained(t, bool(ran), perplexities.get(i), pretrained,
+                                         "the full model")}
     saved = set(facts.get("saved", []))
     reloads = [x for x in facts.get("loaded", [])
                if any(_same_dir(x["source"], s) for s in saved | {t["output_dir"]})]
-    v["lab2d.reloaded"] = result("lab2d.reloaded", reloads,
+    v["lab2d.reloaded"] = ok(
+        f"the fine-tuned model was saved and loaded back from {reloads[0]['source']!r}"
+    ) if reloads else fail(
         "expected the fine-tuned model saved and loaded back with from_pretrained(<its folder>)"
         f"; saved to {sorted(saved) or 'nowhere'}, loaded "
         f"{[x['source'] for x in facts.get('loaded', [])]}")
-    v["lab2d.perplexity"] = _judge_lower("lab2d.perplexity", perplexities.get(i), pretrained,
-                                         "full fine-tuning", band)
+    v["lab2d.perplexity"] = _judge_lower(perplexities.get(i), pretrained, "full fine-tuning",
+                                         band)
     return v
 
 
+@keyed
 def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: float,
-               expected_trainable: int, lora: Mapping, band: Sequence[float] | None = None
+               expected_trainable: int, lora: Mapping, band: Sequence[float] | None = None,
+               on_full: Mapping[int, tuple[float, float]] | None = None
                ) -> dict[str, CheckResult]:
-    """A LoRA model with the given r/alpha/dropout, only adapters trainable, trained, better."""
+    """A LoRA model with the given r/alpha/dropout, only adapters trainable, trained, better,
+    and trained on the pretrained GPT-2.
+
+    `on_full` maps a LoRA trainer's index to (perplexity of the full fine-tuned model,
+    perplexity of the adapter put on that model), both measured by the grader.
+    """
     trainers = [(i, t) for i, t in enumerate(facts.get("trainers", [])) if t["peft"]]
-    names = ("lab2e.config", "lab2e.trainable", "lab2e.trained", "lab2e.perplexity")
+    names = ("lab2e.config", "lab2e.trainable", "lab2e.trained", "lab2e.perplexity",
+             "lab2e.base")
     if not trainers:
-        return {c: fail(c, f"expected a Trainer fine-tuning a peft LoRA model; {NO_TRAINER}")
+        return {c: fail(f"expected a Trainer fine-tuning a peft LoRA model; {NO_TRAINER}")
                 for c in names}
     ran = [(i, t) for i, t in trainers if _ran(t)]
     i, t = (ran or trainers)[-1]
@@ -212,33 +242,86 @@ def judge_lora(facts: Mapping, perplexities: Mapping[int, float], pretrained: fl
     wanted = {k: seen.get(k) == val if not isinstance(val, float)
               else math.isclose(seen.get(k, math.nan), val) for k, val in lora.items()}
     v = {
-        "lab2e.config": result("lab2e.config", all(wanted.values()),
+        "lab2e.config": ok(f"LoraConfig {dict(lora)}") if all(wanted.values()) else fail(
             f"expected LoraConfig {dict(lora)}; saw { {k: seen.get(k) for k in lora} }"),
-        "lab2e.trainable": result("lab2e.trainable", t["trainable_count"] == expected_trainable
-                            and not t["trainable_non_lora"],
+        "lab2e.trainable": ok(
+            f"only the adapter weights are trainable ({expected_trainable} parameters)"
+        ) if t["trainable_count"] == expected_trainable and not t["trainable_non_lora"]
+        else fail(
             f"expected only the adapter weights trainable ({expected_trainable} parameters); "
             f"saw {t['trainable_count']}"
             + (f", including {t['trainable_non_lora']}" if t["trainable_non_lora"] else "")),
-        "lab2e.trained": result(
-            "lab2e.trained", ran and _train_losses(t) and _moved(perplexities.get(i), pretrained),
-            f"expected trainer.train() to run on the LoRA model; saw {t['global_step']} of "
-            f"{t['max_steps']} steps"
-            + ("" if _moved(perplexities.get(i), pretrained)
-               else ", and a saved adapter the grader measured as unchanged")),
-        "lab2e.perplexity": _judge_lower("lab2e.perplexity", perplexities.get(i), pretrained,
-                                         "LoRA", band),
+        "lab2e.trained": _judge_trained(t, bool(ran), perplexities.get(i), pretrained,
+                                        "the LoRA model"),
+        "lab2e.perplexity": _judge_lower(perplexities.get(i), pretrained, "LoRA", band),
+        "lab2e.base": _judge_base(perplexities.get(i), pretrained, (on_full or {}).get(i)),
     }
     return v
 
 
-def _judge_lower(check_id: str, value: float | None, pretrained: float, what: str,
+def _judge_base(on_pretrained: float | None, pretrained: float,
+                on_full: tuple[float, float] | None) -> CheckResult:
+    """The adapter was trained on the pretrained GPT-2. Such an adapter lowers the
+    pretrained model's perplexity far more than the fine-tuned model's, which already
+    learned the data (on the fixtures 161.8 -> 74.3 against 17.1 -> 18.6, a loss); one
+    trained on the fine-tuned model learns a small correction that helps both about as
+    much (161.8 -> 157.9 and 17.1 -> 16.7). It fails when its gain on the fine-tuned model,
+    as a log ratio, is at least half its gain on the pretrained one. An adapter that
+    changes nothing is `lab2e.trained`'s business, not this check's."""
+    if on_pretrained is None or on_full is None:
+        return ok("the adapter is judged by its own perplexity alone: the comparison with the "
+                  "full fine-tuned model applies once both are saved")
+    full, adapter_on_full = on_full
+    gain_pretrained = math.log(pretrained / on_pretrained)
+    gain_full = math.log(full / adapter_on_full)
+    shown = (f"on the pretrained model {pretrained:.3f} -> {on_pretrained:.3f}, on the full "
+             f"fine-tuned model {full:.3f} -> {adapter_on_full:.3f}")
+    if gain_full <= 1e-9 or gain_full < gain_pretrained / 2:
+        return ok("the adapter helps the pretrained GPT-2 far more than the fine-tuned model, "
+                  f"as one trained on the pretrained model does ({shown})")
+    return fail("expected the LoRA adapters trained on a fresh pretrained GPT-2; they help the "
+                f"already fine-tuned model about as much as the pretrained one ({shown}): load the "
+                "model again with from_pretrained('gpt2') before get_peft_model")
+
+
+def _judge_eval_epoch(t: Mapping) -> CheckResult:
+    if t["eval_strategy"] == "epoch" and t["has_eval_dataset"]:
+        return ok("the validation set is evaluated every epoch")
+    return fail("expected evaluation every epoch on the validation set; saw eval_strategy="
+                f"{t['eval_strategy']!r}"
+                + ("" if t["has_eval_dataset"] else " and no eval_dataset"))
+
+
+def _judge_log_epoch(t: Mapping) -> CheckResult:
+    if t["logging_strategy"] == "epoch":
+        return ok("the loss is logged every epoch")
+    return fail(f"expected logging every epoch; saw logging_strategy={t['logging_strategy']!r}")
+
+
+def _judge_trained(t: Mapping, ran: bool, measured: float | None, pretrained: float,
+                   what: str) -> CheckResult:
+    """trainer.train() ran every step and the grader measured the saved model as changed.
+    How often the loss was logged is `log_epoch`'s business (one mistake, one deduction)."""
+    steps = f"{t['global_step']} of {t['max_steps']} steps"
+    if ran and _moved(measured, pretrained):
+        return ok(f"trainer.train() ran {steps} on {what}, and the saved weights changed")
+    why = [] if ran else [f"it ran {steps}" if t["max_steps"] else "train() was never called"]
+    if not _moved(measured, pretrained):
+        why.append("the grader measured the saved weights as unchanged")
+    return fail(f"expected trainer.train() to run every step on {what}; " + " and ".join(why))
+
+
+def _judge_lower(value: float | None, pretrained: float, what: str,
                  band: Sequence[float] | None = None) -> CheckResult:
     """Lower than the pretrained model's; at full size also inside the real runs' band."""
     if value is None:
-        return fail(check_id, f"expected a trained model to measure after {what}; none was "
-                    "saved")
+        return fail(f"expected a trained model to measure after {what}; none was saved")
     good = value < pretrained and (band is None or band[0] <= value <= band[1])
-    return result(check_id, good,
+    if good:
+        return ok(f"the validation perplexity after {what}, {value:.3f} (measured by the "
+                  f"grader), is below the pretrained model's {pretrained:.3f}"
+                  + (f" and within {band[0]}-{band[1]} as in real runs" if band else ""))
+    return fail(
         f"expected the validation perplexity after {what} below the pretrained model's "
         f"{pretrained:.3f}" + (f" and within {band[0]}-{band[1]} as in real runs" if band
                                else "") + f" (measured by the grader); saw {value:.3f}")

@@ -169,6 +169,8 @@ def collect(namespace: dict, outbox: str) -> None:
     facts["loaded"] = list(RECORD["loaded"])
     facts["saved"] = list(RECORD["saved"])
     facts["compat"] = list(RECORD["compat"])
+    facts["loaded_tokenizers"] = [{"pad": t.pad_token, "eos": t.eos_token}
+                                  for t in RECORD.get("tokenizers", [])]
     facts["trainers"] = []
     for i, trainer in enumerate(RECORD["trainers"]):
         try:

@@ -5,8 +5,10 @@ Two jobs, both before any student cell runs:
    Names that later releases removed (`evaluation_strategy=`, `Trainer(tokenizer=...)`,
    `no_cuda=`, ...) are translated, and fp16/bf16 requests are dropped on a machine
    without CUDA, so right code is not failed for its transformers version.
-2. Recording: every Trainer made, its `train()` calls, `from_pretrained` sources and save
-   targets are noted in `RECORD`, which the facts cell reads at the end.
+2. Recording: every Trainer made, its `train()` calls, `from_pretrained` sources, the
+   tokenizers loaded (in order: (a)'s is the first, even when (b) makes another one under
+   the same global name) and save targets are noted in `RECORD`, which the facts cell
+   reads at the end.
 Self-contained: copied into the sandbox, imports neither the grader nor the solution.
 """
 
@@ -20,7 +22,7 @@ import types
 from typing import Any
 
 RECORD: dict[str, list] = {"trainers": [], "train_calls": [], "loaded": [], "saved": [],
-                           "compat": []}
+                           "compat": [], "tokenizers": []}
 
 _RENAMED = {
     "evaluation_strategy": "eval_strategy",
@@ -53,7 +55,7 @@ def _compatible_arguments(cls: type, kwargs: dict) -> dict:
 
 def _install() -> None:
     import transformers
-    from transformers import PreTrainedModel, Trainer, TrainingArguments
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments
 
     original_args_init = TrainingArguments.__init__
 
@@ -116,6 +118,15 @@ def _install() -> None:
         return original_from_pretrained(cls, name, *args, **kwargs)
 
     PreTrainedModel.from_pretrained = classmethod(from_pretrained)
+
+    original_tokenizer_from_pretrained = PreTrainedTokenizerBase.from_pretrained.__func__
+
+    def tokenizer_from_pretrained(cls: type, name: Any, *args: Any, **kwargs: Any) -> Any:
+        tokenizer = original_tokenizer_from_pretrained(cls, name, *args, **kwargs)
+        RECORD["tokenizers"].append(tokenizer)
+        return tokenizer
+
+    PreTrainedTokenizerBase.from_pretrained = classmethod(tokenizer_from_pretrained)
     transformers.logging.set_verbosity_error()
 
 

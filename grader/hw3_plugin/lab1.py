@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 from autograder.models import CheckResult
-from hw3_student.probes_lab1 import _digest
+from hw3_student.probes_lab1 import _digest, fill_weights
 
 from . import checks_lab1
+from .layouts import KIT, Layout
 
 # Lower-case words separated by single spaces, none of them a stop word: whatever a student
 # takes a "word" to be, these texts give the same words.
@@ -55,6 +56,18 @@ OTHER_MODEL = {  # shows the sizes come from the arguments, not from constants
 }
 FORWARD_ROWS = ([5, 9, 13, 2, 7, 7, 30], [4, 11, 3], [8, 21, 22, 40, 6])
 EXTRA_PADDING = 4
+
+
+def _reference_logits(seed: int) -> list[list[float]]:
+    """The reference forward on each probe row alone, with the probe's seeded weights."""
+    import torch
+    from hw3_solution import lab_rnn
+
+    model = lab_rnn.LSTM(**FIXED_MODEL).eval()
+    fill_weights(model.embedding, model.lstm, model.fc, seed=seed)
+    with torch.no_grad():
+        return [model(torch.tensor([row]), torch.tensor([float(len(row))])).squeeze(0).tolist()
+                for row in FORWARD_ROWS]
 
 
 def _corpus(case: Mapping) -> list[str]:
@@ -103,8 +116,10 @@ class Lab1Plan:
                               "extra_padding": EXTRA_PADDING, "seed": 0},
         }
 
-    def judge(self, probe: str, data: Mapping) -> dict[str, CheckResult]:
-        """Results of every check that the probe's data decides."""
+    def judge(self, probe: str, data: Mapping, layout: Layout = KIT
+              ) -> dict[str, CheckResult]:
+        """Results of every check that the probe's data decides, read with the wording of
+        the handout the notebook was written for (``layout``)."""
         ref = self._reference
         hp = ref.HyperParams()
         if probe == "split":
@@ -124,7 +139,11 @@ class Lab1Plan:
             return checks_lab1.judge_vocab(data, cases, hp.PAD_TOKEN, hp.UNK_TOKEN)
         if probe == "tokenize":
             expected = [ref.tokenize(TOKENIZE_VOCAB, t) for t in TOKENIZE_TEXTS]
-            return checks_lab1.judge_tokenize(data, expected, UNK_CASE, STOP_CASE)
+            as_unk = None
+            if layout.stop_words_as_unk:  # every word looked up, stop words giving UNK
+                as_unk = [TOKENIZE_VOCAB.get(w, hp.UNK_INDEX) for w in TOKENIZE_TEXTS[STOP_CASE]
+                          .split()]
+            return checks_lab1.judge_tokenize(data, expected, UNK_CASE, STOP_CASE, as_unk)
         if probe == "dataset_items":
             expected = [ref.tokenize(TOKENIZE_VOCAB, t) for t in ITEM_TEXTS]
             return checks_lab1.judge_items(data, expected, ITEM_MAX_LENGTH,
@@ -133,7 +152,8 @@ class Lab1Plan:
             sizes = [ref.count_parameters(ref.LSTM(**c)) for c in (FIXED_MODEL, OTHER_MODEL)]
             return checks_lab1.judge_init(data, [FIXED_MODEL, OTHER_MODEL], sizes)
         if probe == "model_forward":
-            return checks_lab1.judge_forward(data, len(FORWARD_ROWS), FIXED_MODEL["output_dim"])
+            return checks_lab1.judge_forward(data, len(FORWARD_ROWS), FIXED_MODEL["output_dim"],
+                                             _reference_logits(seed=0))
         if probe == "training_run":
             return checks_lab1.judge_training(data, hp.N_EPOCHS, self.accuracy_band)
         raise KeyError(f"no Lab 1 probe named {probe!r}")

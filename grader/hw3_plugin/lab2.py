@@ -222,6 +222,7 @@ class Lab2Plan:
         kept = [i for i in range(len(trainers)) if i in measured]
         facts = {**self._measured_facts(facts, measurement or {}),
                  "trainers": [trainers[i] for i in kept]}
+        on_full = _adapters_on_full_model(trainers, kept, models)
         measured = {new: measured[old] for new, old in enumerate(kept)}
         pretrained = (measurement or {}).get("pretrained")
         if not isinstance(pretrained, float):
@@ -234,5 +235,20 @@ class Lab2Plan:
                                                                 pretrained)),
                     **checks_lab2.judge_lora(facts, measured, pretrained,
                                              self.lora_trainable, LORA,
-                                             self.band("lora_perplexity", pretrained))}
+                                             self.band("lora_perplexity", pretrained),
+                                             on_full)}
         return verdicts
+
+
+def _adapters_on_full_model(trainers: list, kept: list[int], models: Mapping
+                            ) -> dict[int, tuple[float, float]]:
+    """For each measured LoRA trainer (its index among `kept`): the perplexity of the full
+    fine-tuned model the measurement job put its adapter on, and of the adapter on it."""
+    out = {}
+    for new, old in enumerate(kept):
+        found = models.get(str(trainers[old].get("saved")), {}).get("on_full", {})
+        base = models.get(str(found.get("base")), {}).get("perplexity")
+        if trainers[old].get("peft") and isinstance(found.get("perplexity"), float) \
+                and isinstance(base, float):
+            out[new] = (base, found["perplexity"])
+    return out

@@ -5,7 +5,7 @@ It reads what the notebook's facts cell saved (``previous-outbox/``):
 - the models (``trainerN``: a full GPT-2 or a LoRA adapter), each loaded from safetensors
   only (a folder holding pickle files, ``.bin``/``.pt``/``.pkl``, is refused, never
   unpickled): its validation perplexity, and the pretrained GPT-2's with the same code on
-  the grader's batches;
+  the grader's batches; each adapter also on the last full model saved (lab2e.base);
 - the tokenizers (``tokenizerK``, loaded without remote code): pad and end-of-text tokens
   and the ids they give the grader's probe texts;
 - the tokenized datasets (``datasetK``, Arrow files): rows, columns, format, the first
@@ -124,7 +124,29 @@ def measure(student: Any, args: dict) -> dict:
             del model
         except Exception as exc:  # noqa: BLE001 - the student's files: reported as data
             result["models"][folder.name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    _adapters_on_full_model(folders, result["models"], args, device)
     return result
+
+
+def _adapters_on_full_model(folders: list[Path], models: dict, args: dict, device: Any
+                            ) -> None:
+    """Each measured adapter also on the last measured full model (``on_full``: that
+    model's folder name and the perplexity): an adapter trained on the pretrained GPT-2
+    helps it far more than the fine-tuned model; one trained on the fine-tuned model helps
+    both about as much (lab2e.base)."""
+    full = [f for f in folders if not (f / "adapter_config.json").is_file()
+            and "perplexity" in models.get(f.name, {})]
+    if not full:
+        return
+    for folder in folders:
+        if (folder / "adapter_config.json").is_file() and "perplexity" in models[folder.name]:
+            try:
+                model = _load(folder, str(full[-1])).to(device)
+                models[folder.name]["on_full"] = {
+                    "base": full[-1].name, "perplexity": perplexity(model, args["batches"])}
+                del model
+            except Exception as exc:  # noqa: BLE001 - reported as data, judged as absent
+                models[folder.name]["on_full"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 ARTIFACT = re.compile(r"(tokenizer|dataset)\d{1,2}")

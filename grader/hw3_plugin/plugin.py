@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from autograder.rubric import Rubric
 from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
 from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, measure_lab2, public
+from . import kernel_facts, kernel_hooks, layouts, measure_lab2, public
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
@@ -53,12 +54,17 @@ LAB1_PROBES = {
                                   "lab1d.label"), 30),
     "model_init": (("LSTM",), ("lab1e_init.embedding", "lab1e_init.lstm", "lab1e_init.linear",
                                "lab1e_init.dropout", "lab1e_init.params"), 30),
-    "model_forward": (("LSTM",), ("lab1e_forward.shape", "lab1e_forward.padding"), 30),
+    "model_forward": (("LSTM",), ("lab1e_forward.shape", "lab1e_forward.padding",
+                                  "lab1e_forward.logits"), 30),
 }
 TRAINING = (("train_and_test_model_with_hparams",),
-            ("lab1f.epochs", "lab1f.falling", "lab1f.best_weights", "lab1f.prediction"), 300)
-# The earlier Lab 1 pieces that the training check takes from the reference.
-REFERENCE_PIECES = ("init_weights", "load_imdb", "build_vocab", "tokenize", "IMDB", "LSTM")
+            ("lab1f.epochs", "lab1f.falling", "lab1f.accuracy", "lab1f.best_weights",
+             "lab1f.prediction"), 300)
+# The earlier Lab 1 pieces that the training check takes from the reference, and the
+# names both handouts give them (the Spring 2025 handout's (f) pads with `collate_fn`).
+REFERENCE_PIECES = ("init_weights", "load_imdb", "build_vocab", "tokenize", "IMDB", "LSTM",
+                    "collate")
+REFERENCE_ALIASES = "collate_fn = collate\n"
 LAB2_PROBES = {
     "generate": (("generate_text",), ("lab2a.prompt", "lab2a.max_length"), 60),
     "tokenize_function": (("tokenize_function",), ("lab2b.labels", "lab2b.padding",
@@ -68,7 +74,7 @@ LAB2_PROBES = {
 NOTEBOOK_CHECKS = ("lab2a.pad_token", "lab2a.load", "lab2b.subsets", "lab2b.columns",
                    "lab2b.collator", "lab2d.eval_epoch", "lab2d.log_epoch", "lab2d.trained",
                    "lab2d.reloaded", "lab2d.perplexity", "lab2e.config", "lab2e.trainable",
-                   "lab2e.trained", "lab2e.perplexity")
+                   "lab2e.trained", "lab2e.perplexity", "lab2e.base")
 LAB2_REFERENCE_PIECES = ("tokenize_function", "evaluate_perplexity")
 # Time limits on the fixtures; real data takes ranges.toml's [time_limits].
 FIXTURE_LIMITS = {"lab1_training": TRAINING[2], "lab2_cell": 180, "lab2_notebook": 480}
@@ -93,6 +99,7 @@ class Hw3Batch:
     gpu: bool  # the training jobs get the grader's GPU
     reference_lab1: str  # source of the reference Lab 1 pieces, with their imports
     reference_lab2: Mapping[str, str]  # name -> notebook cell defining the reference (b)/(c)
+    empty_dir: Path  # copied where a notebook's top-level code makes a folder (made_folders)
 
 
 class Hw3Plugin:
@@ -155,7 +162,8 @@ class Hw3Plugin:
             lab1=Lab1Plan(Path(source.imdb_csv), ranges["lab1"]),
             lab2=Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"]),
             limits=time_limits(full_size, ranges), gpu=gpu,
-            reference_lab1=_reference_lab1_source(), reference_lab2=_reference_lab2_cells())
+            reference_lab1=_reference_lab1_source(), reference_lab2=_reference_lab2_cells(),
+            empty_dir=_empty_dir(ctx.cache_dir))
 
     # ---------------------------------------------------------------------- planning
 
@@ -172,6 +180,10 @@ class Hw3Plugin:
 
     # ----------------------------------------------------------------------- judging
 
+    def notes(self, ctx: SubmissionContext) -> list[str]:
+        """Which layout each notebook was graded as (feedback lines)."""
+        return [_layout(nb, lab).note(self.notebooks[lab]) for lab, nb in ctx.notebooks.items()]
+
     def judge(self, outcomes: Mapping[str, JobOutcome], ctx: SubmissionContext
               ) -> list[CheckResult]:
         batch: Hw3Batch = ctx.prepared
@@ -185,12 +197,13 @@ class Hw3Plugin:
             outcome = outcomes.get(job_id)
             for probe, (needs, checks, _) in probes.items():
                 step = outcome.steps.get(probe) if outcome else None
+                layout = _layout(ctx.notebooks[lab], lab)
                 if job_id == "lab1.training":  # beside the reference: the grader's words only
                     results += _judge_training(plan, probe, needs, checks, step, outcome,
-                                               ctx.notebooks[lab])
+                                               ctx.notebooks[lab], layout)
                 else:
                     results += _judge_step(plan, probe, needs, checks, step, outcome,
-                                           ctx.notebooks[lab])
+                                           ctx.notebooks[lab], layout)
         if "lab2" in ctx.notebooks:
             outcome = outcomes.get("lab2.notebook")
             step = outcome.steps.get("notebook") if outcome else None
@@ -233,6 +246,7 @@ def _plan_lab1(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
             steps=(Step("training_run", "probes_training:training_run", ({},),
                         timeout_s=ctx.timeout(batch.limits["lab1_training"])),),
             probe_modules=LAB1_PROBE_FILES, gpu=batch.gpu,
+            writable_files={name: batch.empty_dir for name in made_folders(nb)},
         ))
     return jobs
 
@@ -271,31 +285,93 @@ def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
 
 
 def _lab2_notebook(batch: Hw3Batch, nb) -> dict:
-    """The student's notebook, cleaned, with the reference (b)/(c) functions defined
-    right after the student's own (so later items do not pay for earlier mistakes),
-    and the facts cell at the end."""
+    """The student's notebook, cleaned, with the reference (b)/(c) functions defined right
+    after the student's own definitions (the cell split there), so that the rest of that
+    cell and later items use them and do not pay for earlier mistakes: in the Spring 2025
+    handout's script layout the same cell that defines `tokenize_function` maps the data
+    set with it. The facts cell comes last."""
     notebook = nb.sanitized()
-    inserts: dict[int, list[str]] = {}
+    inserts: dict[int, list[tuple[int, str]]] = {}
     for name in LAB2_REFERENCE_PIECES:
         unit = nb.definitions.get(name)
         if unit is not None:
-            inserts.setdefault(unit.position[0], []).append(name)
+            inserts.setdefault(unit.position[0], []).append((unit.position[1], name))
     cells = []
     for index, cell in enumerate(notebook.cells):
+        if index not in inserts:
+            cells.append(cell)
+            continue
+        pieces = _split_cell(cell["source"], sorted(inserts[index]))
+        cell["source"] = pieces[0][1]
         cells.append(cell)
-        for name in inserts.get(index, []):  # fixed ids: the same job has the same key
+        for name, rest in pieces[1:]:  # fixed ids: the same job has the same key
             cells.append(nbformat.v4.new_code_cell(batch.reference_lab2[name],
                                                    id=f"hw3-reference-{name}"))
+            if rest.strip():
+                cells.append(nbformat.v4.new_code_cell(rest, id=f"hw3-rest-{name}"))
     cells.append(nbformat.v4.new_code_cell(FACTS_CELL, id="hw3-facts"))
     notebook.cells = cells
     return json.loads(json.dumps(notebook))  # plain dict, sources kept as strings
+
+
+def _split_cell(source: str, after: list[tuple[int, str]]) -> list[tuple[str, str]]:
+    """``source`` cut after the given top-level statements (index, name), in order:
+    [("", head), (name, the code after it up to the next cut), ...]."""
+    body = ast.parse(source).body
+    lines = source.splitlines(keepends=True)
+    ends = [(body[i].end_lineno or 0, name) for i, name in after]
+    pieces, start = [], 0
+    for (end, _), label in zip(ends, ["", *(name for _, name in ends)]):
+        pieces.append((label, "".join(lines[start:end])))
+        start = end
+    pieces.append((ends[-1][1], "".join(lines[start:])))
+    return pieces
+
+
+def made_folders(nb) -> list[str]:
+    """Relative folders the notebook's top-level code makes with a literal name
+    (``os.makedirs('resources')``, ``os.mkdir(...)``, ``Path('x').mkdir()``; the Spring 2025
+    handout's setup cell makes ``resources``): the training job's work folder gets them
+    empty, as the student's kernel had them, since top-level calls are not extracted."""
+    found = []
+    for source in nb.cleaned.values():
+        try:
+            body = ast.parse(source).body
+        except SyntaxError:
+            continue
+        for stmt in body:
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute):
+                continue
+            target = None
+            if call.func.attr in ("makedirs", "mkdir") and call.args:
+                target = call.args[0]
+            if call.func.attr == "mkdir" and isinstance(call.func.value, ast.Call) \
+                    and call.func.value.args:
+                target = call.func.value.args[0]
+            name = target.value if isinstance(target, ast.Constant) else None
+            if isinstance(name, str) and re.fullmatch(r"[\w.-]+", name.strip("./")) \
+                    and ".." not in name:
+                found.append(name.strip("./"))
+    return sorted(set(found))
+
+
+def _empty_dir(cache_dir: Path) -> Path:
+    folder = cache_dir / "empty-folder"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _layout(nb, lab: str) -> layouts.Layout:
+    """The layout a lab's notebook was written in (see layouts.detect)."""
+    return layouts.detect(lab, nb.definitions)
 
 
 def _reference_lab1_source() -> str:
     """The reference pieces (a)-(e) with their imports (compiled apart by the engine)."""
     from hw3_solution import lab_rnn
 
-    return reference_source(lab_rnn, REFERENCE_PIECES)
+    return reference_source(lab_rnn, REFERENCE_PIECES) + "\n\n" + REFERENCE_ALIASES
 
 
 def _reference_lab2_cells() -> dict[str, str]:
@@ -310,7 +386,8 @@ def _reference_lab2_cells() -> dict[str, str]:
 def _training_source(nb) -> str:
     """The student's module of the Lab 1 (f) job: the training function and what it uses,
     without the pieces the reference supplies."""
-    return nb.module_source([*TRAINING[0], "HyperParams"], exclude=REFERENCE_PIECES)
+    return nb.module_source([*TRAINING[0], "HyperParams"],
+                            exclude=(*REFERENCE_PIECES, "collate_fn"))
 
 
 def reference_source(module, names) -> str:
@@ -332,8 +409,8 @@ def reference_source(module, names) -> str:
 # --------------------------------------------------------------------------- judging
 
 
-def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
-                ) -> list[CheckResult]:
+def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb,
+                layout: layouts.Layout) -> list[CheckResult]:
     missing = nb.missing(needs)
     if missing:
         return _all(checks, False, f"{', '.join(missing)} was not found in the notebook",
@@ -343,20 +420,23 @@ def _judge_step(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
     if not step.ok or not isinstance(step.value, dict) or "error" in step.value:
         why = (step.value or {}).get("error") if isinstance(step.value, dict) else None
         loaded = outcome is None or not outcome.load_failure
-        return _all(checks, False, why or _outcome_message(step, needs, loaded), step.status)
+        load_errors = outcome.load_errors if outcome else ()
+        return _all(checks, False, why or _outcome_message(step, needs, loaded, load_errors),
+                    step.status)
     try:
-        results = plan.judge(probe, step.value)
+        results = (plan.judge(probe, step.value, layout) if isinstance(plan, Lab1Plan)
+                   else plan.judge(probe, step.value))
     except DATA_ERRORS as exc:  # malformed data is a failed check
         return _all(checks, False, f"the result could not be read ({type(exc).__name__}: "
                     f"{exc})", step.status)
     return _results(checks, results, step.status)
 
 
-def _judge_training(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb
-                    ) -> list[CheckResult]:
+def _judge_training(plan, probe, needs, checks, step, outcome: JobOutcome | None, nb,
+                    layout: layouts.Layout) -> list[CheckResult]:
     """Lab 1 (f): its run held the reference pieces, so students read only the grader's
     words (``public``); the raw text goes to staff (``detail``)."""
-    raw = _judge_step(plan, probe, needs, checks, step, outcome, nb)
+    raw = _judge_step(plan, probe, needs, checks, step, outcome, nb, layout)
     if step is None or nb.missing(needs):
         return raw  # said by the grader alone
     what = f"{needs[0]}(...)"
@@ -455,8 +535,11 @@ def _imports_of(module) -> str:
                      and getattr(node, "module", "") != "__future__")
 
 
-def _outcome_message(step, needs, loaded: bool) -> str:
+def _outcome_message(step, needs, loaded: bool, load_errors=()) -> str:
     what = f"{needs[0]}(...)"
+    if "NameError" in step.message and load_errors:  # say why the name is missing
+        return (f"{what} raised {step.message}; while loading the notebook's code: "
+                + "; ".join(load_errors[:3]))
     if not loaded:  # the notebook's top-level code failed, not `what`
         return f"{what} was not called: {step.message}"
     if step.status is Status.TIMEOUT:

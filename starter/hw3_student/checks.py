@@ -36,7 +36,10 @@ def split_sizes(data: Mapping, total: int) -> Result:
     label_sizes = [len(y) for y in data["y"]]
     expected = [round(total * f) for f in SPLIT_FRACTIONS]
     size_ok = all(abs(s - e) <= 1 for s, e in zip(sizes, expected)) and sizes == label_sizes
-    return _result(size_ok,
+    if size_ok:
+        return _result(True, f"train/valid/test sizes {sizes} are 7:1:2 of {total} rows, "
+                       "with as many labels as reviews")
+    return _result(False,
                    f"expected train/valid/test sizes near {expected} (7:1:2 of {total} rows) "
                    f"with as many labels as reviews; saw reviews {sizes} and labels "
                    f"{label_sizes}")
@@ -56,8 +59,9 @@ def vocab_stop_words(data: Mapping, stop_words: Sequence[Sequence[str]]) -> Resu
 def vocab_special(data: Mapping, pad: str, unk: str) -> Result:
     """lab1b.special: PAD -> 0 and UNK -> 1 in every vocabulary built."""
     special = [(voc.get(pad), voc.get(unk)) for voc in data["vocabs"]]
-    return _result(all(s == (0, 1) for s in special),
-                   f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {special[0]}")
+    bad = [s for s in special if s != (0, 1)]
+    return _result(False, f"expected {pad!r} -> 0 and {unk!r} -> 1; saw {bad[0]}") if bad \
+        else _result(True, f"{pad!r} -> 0 and {unk!r} -> 1")
 
 
 # (c) tokenize ---------------------------------------------------------------------------
@@ -97,17 +101,25 @@ def _first_items(data: Mapping) -> list[Mapping]:
 
 def items_keys(data: Mapping) -> Result:
     """lab1d.keys: every item holds ids, length and label."""
-    first = _first_items(data)[0]
-    return _result(_best(data, lambda it, i: {"ids", "length", "label"} <= set(it["keys"])),
-                   f"expected keys ids, length, label; saw {first['keys']}")
+    def keys_ok(it: Mapping, i: int) -> bool:
+        return {"ids", "length", "label"} <= set(it["keys"])
+
+    if _best(data, keys_ok):
+        return _result(True, "items hold the keys ids, length and label")
+    bad = next(it for i, it in enumerate(_first_items(data)) if not keys_ok(it, i))
+    return _result(False, f"expected keys ids, length, label; saw {bad['keys']}")
 
 
 def items_length(data: Mapping) -> Result:
     """lab1d.length: length == len(ids) for every item."""
-    first = _first_items(data)[0]
-    return _result(_best(data, lambda it, i: it["length"] == len(it["ids"])),
-                   f"expected length == len(ids); saw length {first['length']} for "
-                   f"{len(first['ids'])} ids")
+    def length_ok(it: Mapping, i: int) -> bool:
+        return it["length"] == len(it["ids"])
+
+    if _best(data, length_ok):
+        return _result(True, "length equals the number of ids")
+    bad = next(it for i, it in enumerate(_first_items(data)) if not length_ok(it, i))
+    return _result(False, f"expected length == len(ids); saw length {bad['length']} for "
+                   f"{len(bad['ids'])} ids")
 
 
 # (e) LSTM -------------------------------------------------------------------------------
@@ -132,9 +144,11 @@ def init_embedding(data: Mapping, configs: Sequence[Mapping]) -> Result:
 
 def forward_shape(data: Mapping, batch: int, output_dim: int) -> Result:
     """lab1e_forward.shape: finite logits [batch, output_dim]."""
-    return _result(data["shape"] == [batch, output_dim] and data["finite"],
-                   f"expected finite logits of shape [{batch}, {output_dim}]; saw "
-                   f"{data['shape']}")
+    if data["shape"] == [batch, output_dim] and data["finite"]:
+        return _result(True, f"finite outputs of shape {data['shape']}")
+    return _result(False, f"expected finite logits of shape [{batch}, {output_dim}]; saw "
+                   f"{data['shape']}" + ("" if data["finite"] else " with values that are "
+                                         "not finite"))
 
 
 # Lab 2 ----------------------------------------------------------------------------------
@@ -150,7 +164,10 @@ def generation_prompt(data: Mapping, prompt: str) -> Result:
     text = generated_text(data)
     starts = " ".join(text.split()).startswith(" ".join(prompt.split()))
     longer = len(text) > len(prompt.strip())
-    return _result(starts and longer,
+    if starts and longer:
+        return _result(True, f"the text begins with the prompt and continues it: "
+                       f"{text[:80]!r}")
+    return _result(False,
                    "expected generated text that begins with the prompt and continues it; saw "
                    + (repr(text[:80]) if text else "no text returned or printed"))
 
@@ -168,10 +185,11 @@ def tokenize_function_error(data: Mapping) -> str | None:
 def tokenize_function_labels(data: Mapping) -> Result:
     """lab2b.labels: labels equal to input_ids."""
     cols = data["columns"]
-    equal = cols.get("labels") == cols["input_ids"]
-    return _result(equal, "expected labels equal to input_ids (the collator masks padding "
-                   "later); " + ("labels missing" if "labels" not in cols
-                                 else "they are equal" if equal else "they differ"))
+    if cols.get("labels") == cols["input_ids"]:
+        return _result(True, "labels equal input_ids (the collator masks padding later)")
+    return _result(False,
+                   "expected labels equal to input_ids (the collator masks padding later); "
+                   + ("labels missing" if "labels" not in cols else "they differ"))
 
 
 def show(value: object) -> str:
@@ -185,7 +203,10 @@ def perplexity_value(data: Mapping, reference: float) -> Result:
 
     seen = data.get("eval")
     good = isinstance(seen, float) and math.isclose(seen, reference, rel_tol=1e-4)
-    return _result(good,
+    if good:
+        return _result(True, f"perplexity {show(seen)} equals the reference's {reference:.4f} "
+                       "on the grader's model and batches")
+    return _result(False,
                    f"expected perplexity {reference:.4f} on the grader's model and batches "
                    "(sum of token losses over the shifted labels, -100 ignored, divided by "
                    f"the attention mask's sum); saw {show(seen)}")

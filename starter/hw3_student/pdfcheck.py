@@ -1,8 +1,11 @@
 """Whether a PDF report is acceptable: a PDF, and not a notebook export.
 
-A PDF counts as a notebook export when its metadata (producer, creator, title, subject)
-mentions nbconvert, Jupyter, IPython, Colab or ``.ipynb``, when its title is a notebook's
-name, or when its first page shows notebook prompts (``In [1]:``).
+A PDF counts as a notebook export when the software that made it (producer, creator)
+is nbconvert, Jupyter, IPython or Colab, when its title or subject names a notebook file
+(``.ipynb``, nbconvert, a notebook's name, or a browser's print of a notebook page such as
+``... - Colab``), or when its first page shows notebook prompts (``In [1]:``). A title is
+the author's words: "Colab" or "Jupyter" inside it (``HW3 report, trained on Colab``) is no
+evidence and costs nothing.
 
 A file that does not start like a PDF (``%PDF-``) is not a report. A PDF that pypdf cannot
 inspect (real PDFs make it raise IndexError, NotImplementedError for some filters, ...) is
@@ -24,6 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXPORT_WORDS = re.compile(r"nbconvert|jupyter|ipython|colab|\.ipynb", re.IGNORECASE)
+# In a title or subject: a notebook file, or the page title a browser prints for one.
+NOTEBOOK_TITLE = re.compile(
+    r"\.ipynb|nbconvert|\s[-|]\s*(colab(oratory)?|jupyter( notebook| lab)?)\s*$", re.IGNORECASE)
+SOFTWARE_KEYS = ("/Producer", "/Creator")
 PROMPT = re.compile(r"(In|Out)\s*\[\s*\d*\s*\]\s*:")
 META_KEYS = ("/Producer", "/Creator", "/Title", "/Subject")
 PDF_MAGIC = b"%PDF-"
@@ -70,7 +77,8 @@ def _export_reason(path: Path, notebook_names: Sequence[str]) -> str | None:
     stems = {Path(n).stem.lower() for n in notebook_names}
     for key in META_KEYS:
         value = str(meta.get(key) or "")
-        if EXPORT_WORDS.search(value) or (key == "/Title" and value.strip().lower() in stems):
+        evidence = (EXPORT_WORDS if key in SOFTWARE_KEYS else NOTEBOOK_TITLE).search(value)
+        if evidence or (key == "/Title" and value.strip().lower() in stems):
             return f"{path.name} looks like a notebook export (its {key[1:].lower()} is {value!r})"
     match = PROMPT.search(first or "")
     if match:

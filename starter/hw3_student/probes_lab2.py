@@ -39,17 +39,30 @@ def _plain(value: Any) -> Any:
 
 
 def generate(student: Any, args: dict) -> dict:
-    """(a) generate_text on the handout's prompt: what it returned and what it printed."""
+    """(a) generate_text on the handout's prompt: what it returned and printed, and the
+    token count of every sequence ``model.generate`` returned."""
     ns = _ns(student)
     model, tokenizer = _load(args["model"])
     ns.setdefault("tokenizer", tokenizer)
     ns.setdefault("model", model)
+    lengths: list[int] = []
+    original = model.generate
+
+    def generate(*a: Any, **k: Any) -> Any:  # records what was generated, token by token
+        out = original(*a, **k)
+        sequences = getattr(out, "sequences", out)
+        if hasattr(sequences, "shape") and len(sequences.shape) == 2:
+            lengths.append(int(sequences.shape[-1]))
+        return out
+
+    model.generate = generate
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         returned = ns["generate_text"](model, tokenizer, args["prompt"], args["max_length"])
     return {
         "returned": returned if isinstance(returned, str) else None,
         "printed": buffer.getvalue()[-20000:],
+        "generated_lengths": lengths,
     }
 
 
