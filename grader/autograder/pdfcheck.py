@@ -4,7 +4,7 @@ A PDF counts as a notebook export when the software that made it (producer, crea
 is nbconvert, Jupyter, IPython or Colab, when its title or subject names a notebook file
 (``.ipynb``, nbconvert, a notebook's name, or a browser's print of a notebook page such as
 ``... - Colab``), or when its first page shows notebook prompts (``In [1]:``). A title is
-the author's words: "Colab" or "Jupyter" inside it (``HW3 report, trained on Colab``) is no
+the author's words: "Colab" or "Jupyter" inside it (``My report, trained on Colab``) is no
 evidence and costs nothing.
 
 A file that does not start like a PDF (``%PDF-``) is not a report. A PDF that pypdf cannot
