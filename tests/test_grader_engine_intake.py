@@ -112,6 +112,21 @@ def test_class_of_a_zipped_and_a_loose_student(tmp_path: Path) -> None:
     assert sorted(c.student_id for c in cands) == ["ann", "ben"]
 
 
+def test_a_stray_sheet_is_skipped_but_a_students_extra_upload_is_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    write_zip(folder / "Ann_101_code.zip", CODE)
+    (folder / "Ann_101_notes.txt").write_text("my own notes")  # Ann's upload: Ann's
+    write_zip(folder / "Ben_102_code.zip", CODE)
+    (folder / "grading-sheet.json").write_text("{}")  # no student's: skipped, named
+    cands, problems = _discover([folder], tmp_path)
+    assert sorted(c.student_id for c in cands) == ["Ann_101", "Ben_102"]
+    ann = next(c for c in cands if c.student_id == "Ann_101")
+    assert sorted(p.name for p in ann.sources) == ["Ann_101_code.zip", "Ann_101_notes.txt"]
+    assert all(_unpack(ann, tmp_path).notebooks.values())
+    assert problems == ["skipped grading-sheet.json in class: a loose .json file is no "
+                        "submission (a student's folder, zip, notebook or PDF)"]
+
+
 def test_zip_of_one_student_is_not_a_class(tmp_path: Path) -> None:
     archive = write_zip(tmp_path / "frank.zip", {
         "lab1/ToyA.ipynb": NB, "lab2/ToyB.ipynb": NB, "report.pdf": pdf_bytes()})

@@ -98,6 +98,28 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, archive
             out.write(chunk)
 
 
+def _write_members(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], root: Path, label: str,
+                   budget: Budget, written: list[Path]) -> None:
+    """Write ``infos`` of the open ``zf`` under the resolved folder ``root`` within
+    ``budget`` (junk such as ``__MACOSX`` skipped); each file goes into ``written`` before it
+    is filled, so that a refusal can remove it. Raises UnsafeArchive."""
+    for info in infos:
+        path = _member_path(label, info)
+        if is_junk(path) or not path.parts:
+            continue
+        dest = (root / path).resolve()
+        if root not in dest.parents:
+            raise UnsafeArchive.from_member(label, info.filename, "leaves the folder")
+        if info.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        _check_ratio(label, info, budget.limits)
+        budget.files_left -= 1
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        written.append(dest)
+        _copy_member(zf, info, dest, label, budget)
+
+
 def safe_extract(archive: Path, target: Path, budget: Budget) -> list[Path]:
     """Unpack ``archive`` into ``target`` (created); return the files written.
 
@@ -122,21 +144,7 @@ def safe_extract(archive: Path, target: Path, budget: Budget) -> list[Path]:
                 raise UnsafeArchive(f"{label}: declares {_mib(declared)} unpacked, more than "
                                     f"the {_mib(budget.bytes_left)} left of the cap of "
                                     f"{_mib(budget.limits.max_bytes)} ({FLAG_BYTES})")
-            for info in infos:
-                path = _member_path(label, info)
-                if is_junk(path) or not path.parts:
-                    continue
-                dest = (root / path).resolve()
-                if root not in dest.parents:
-                    raise UnsafeArchive.from_member(label, info.filename, "leaves the folder")
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                _check_ratio(label, info, budget.limits)
-                budget.files_left -= 1
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                _copy_member(zf, info, dest, label, budget)
-                written.append(dest)
+            _write_members(zf, infos, root, label, budget, written)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
         shutil.rmtree(target, ignore_errors=True)
         raise BadSubmission(f"{label} could not be unpacked ({exc})") from None
@@ -216,19 +224,7 @@ def _extract_members(archive: Path, members: list[zipfile.ZipInfo], target: Path
             raise UnsafeArchive(f"declares {_mib(declared)} unpacked, more than the cap of "
                                 f"{_mib(budget.limits.max_bytes)} ({FLAG_BYTES})")
         with zipfile.ZipFile(archive) as zf:
-            for info in members:
-                path = _member_path(label, info)
-                dest = (root / path).resolve()
-                if root not in dest.parents:
-                    raise UnsafeArchive.from_member(label, info.filename, "leaves the folder")
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                _check_ratio(label, info, budget.limits)
-                budget.files_left -= 1
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                written.append(dest)
-                _copy_member(zf, info, dest, label, budget)
+            _write_members(zf, members, root, label, budget, written)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
         _remove(written)
         raise BadSubmission(f"could not be unpacked ({exc})") from None

@@ -129,19 +129,23 @@ def _single_id(path: Path) -> str:
 
 
 def _class_candidates(folder: Path, problems: list[str]) -> list[Candidate]:
-    """One candidate per student id; a loose file that cannot be (part of) a submission
-    (a grading sheet ``.csv``/``.json``/``.txt``, a README) is skipped with a note."""
+    """One candidate per student id. Loose files that cannot be (part of) a submission
+    (a grading sheet ``.csv``/``.json``/``.txt``, a README) are skipped with a note when
+    nothing else carries their id; beside a student's folder, zip, notebook or PDF they
+    are that student's (a course site exports every upload as ``<id>_<name>``)."""
     groups: dict[str, list[Path]] = {}
     for entry in _entries(folder):
-        if entry.is_symlink():
+        if not entry.is_symlink():
+            groups.setdefault(student_key(entry.name, entry.is_dir()), []).append(entry)
+    candidates = []
+    for sid, paths in groups.items():
+        if any(p.is_dir() or p.suffix.lower() in SUBMISSION_SUFFIXES for p in paths):
+            candidates.append(Candidate(sid, tuple(paths)))
             continue
-        if entry.is_file() and entry.suffix.lower() not in SUBMISSION_SUFFIXES:
-            problems.append(f"skipped {entry.name} in {folder.name}: a loose "
-                            f"{entry.suffix or 'extension-less'} file is no submission "
-                            f"(a student's folder, zip, notebook or PDF)")
-            continue
-        groups.setdefault(student_key(entry.name, entry.is_dir()), []).append(entry)
-    return [Candidate(sid, tuple(paths)) for sid, paths in groups.items()]
+        problems += [f"skipped {p.name} in {folder.name}: a loose {p.suffix or 'extension-less'}"
+                     " file is no submission (a student's folder, zip, notebook or PDF)"
+                     for p in paths]
+    return candidates
 
 
 def discover(paths: Sequence[Path], notebook_names: Iterable[str], staging: Path,
