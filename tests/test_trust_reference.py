@@ -151,6 +151,7 @@ def plugin():
 
 
 def test_training_failures_show_students_only_the_graders_words(plugin) -> None:
+    from hw3_plugin.layouts import KIT
     from hw3_plugin.plugin import _judge_training
 
     nb = type("NB", (), {"missing": lambda self, needs: [],
@@ -168,7 +169,7 @@ def test_training_failures_show_students_only_the_graders_words(plugin) -> None:
     ):
         results = _judge_training(plugin.lab1, "training_run",
                                   ("train_and_test_model_with_hparams",),
-                                  ("lab1f.epochs", "lab1f.falling"), step, None, nb)
+                                  ("lab1f.epochs", "lab1f.falling"), step, None, nb, KIT)
         for result in results:
             assert REFERENCE_CANARY not in result.message, result.message
             assert not result.passed
@@ -215,3 +216,12 @@ def test_details_reach_staff_files_only(tmp_path: Path) -> None:
     assert all(REFERENCE_CANARY not in t["output"] for t in results["tests"]
                if t["visibility"] != "hidden")
     assert REFERENCE_CANARY in (tmp_path / "staff" / "s1.md").read_text()
+
+
+def test_every_notebook_check_has_a_public_message() -> None:
+    """A notebook check without the grader's own words would stop the judging of every
+    submission (an internal error): the two lists move together."""
+    from hw3_plugin.plugin import NOTEBOOK_CHECKS
+    from hw3_plugin.public import NOTEBOOK_EXPECTS
+
+    assert set(NOTEBOOK_CHECKS) == set(NOTEBOOK_EXPECTS)

@@ -44,6 +44,8 @@ NOTEBOOK_EXPECTS = {
     "lab2e.trained": "trainer.train() running on the LoRA model",
     "lab2e.perplexity": "a saved LoRA adapter the grader measures, with a validation "
                         "perplexity below the pretrained model's",
+    "lab2e.base": "a LoRA adapter trained on the pretrained GPT-2, not on the fully "
+                  "fine-tuned model (the grader puts it on both and compares)",
 }
 STAFF_NOTE = "the grader's details on this check are with the course staff"
 # The compatibility notes kernel_hooks writes, word for word (a notebook could append any
