@@ -6,6 +6,7 @@ again, and a job that dies is an internal error, never a grade."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +38,42 @@ def test_reports_and_order_do_not_depend_on_the_worker_count(tmp_path: Path) -> 
                                               for s in sorted(CLASS)]
     for name in ("grades.csv", "summary/summary.json"):
         assert (tmp_path / "one" / name).read_text() == (tmp_path / "two" / name).read_text()
+
+
+class OneAtATimePlugin(ToyPlugin):
+    """Records how many submissions are inside ``plan``/``judge`` at once (each call
+    lingers, so that overlapping calls would meet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.most = 0, 0
+        self.lock = threading.Lock()
+
+    def _enter(self) -> None:
+        with self.lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        time.sleep(0.2)
+        with self.lock:
+            self.inside -= 1
+
+    def plan(self, submission, ctx):
+        self._enter()
+        return super().plan(submission, ctx)
+
+    def judge(self, outcomes, ctx):
+        self._enter()
+        return super().judge(outcomes, ctx)
+
+
+def test_plugin_code_runs_one_submission_at_a_time(tmp_path: Path) -> None:
+    """Parallel workers run sandbox jobs at once, never the plug-in's own code (it loads
+    models with libraries that are not thread-safe: two GPT-2 loads at once gave garbage
+    weights and an OverflowError in the reference perplexity)."""
+    plugin = OneAtATimePlugin()
+    result = run_batch(settings(class_folder(tmp_path), tmp_path / "out", workers=3), plugin,
+                       say=lambda _: None)
+    assert result.graded == sorted(CLASS) and plugin.most == 1
 
 
 def test_submitit_local_gives_the_local_reports(tmp_path: Path, monkeypatch) -> None:

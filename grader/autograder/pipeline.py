@@ -16,6 +16,7 @@ import logging
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -126,7 +127,12 @@ def _read_notebooks(submission, plugin: HomeworkPlugin
 
 @dataclass(frozen=True)
 class Grader:
-    """Grades one submission at a time with a prepared plug-in."""
+    """Grades submissions with a prepared plug-in; several at once on ``workers`` threads.
+
+    Only the sandbox jobs run in parallel: the plug-in's ``plan`` and ``judge`` (its code in
+    the grader's process, which may load models with libraries that are not thread-safe,
+    such as transformers' weight initialisation) run one submission at a time, under
+    ``plugin_lock``."""
 
     plugin: HomeworkPlugin
     batch: BatchContext
@@ -134,6 +140,7 @@ class Grader:
     isolation: Isolation
     staging: Path
     budget_factory: Callable[[], Budget]
+    plugin_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _report(self, student_id: str, results: Iterable[CheckResult], *,
                 unavailable: Mapping[str, str], form: FormVerdict, error: str = "",
@@ -236,12 +243,14 @@ class Grader:
             notebooks, unavailable, notes = _read_notebooks(submission, self.plugin)
             ctx = SubmissionContext(self.batch, submission, notebooks, work, self.prepared)
             stage = "planning (plug-in)"
-            jobs = self.plugin.plan(submission, ctx)
+            with self.plugin_lock:
+                jobs = self.plugin.plan(submission, ctx)
             stage = "running the sandbox jobs"
             outcomes = self._run_jobs(jobs, work)
             stage = "judging (plug-in checks)"
-            results = self.plugin.judge(outcomes, ctx)
-            notes = [*plugin_notes(self.plugin, ctx), *notes]
+            with self.plugin_lock:
+                results = self.plugin.judge(outcomes, ctx)
+                notes = [*plugin_notes(self.plugin, ctx), *notes]
             stage = "scoring"
             return self._report(candidate.student_id, results, unavailable=unavailable,
                                 form=submission.form,

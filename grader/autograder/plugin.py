@@ -8,7 +8,8 @@ holds, gives the rubric, plans sandbox jobs for one submission and judges their 
 
 The plug-in keeps no state between calls: what ``prepare`` builds for a batch (staged data,
 reference results, time limits) it returns, and ``plan`` and ``judge`` receive it as
-``ctx.prepared``. ``plan`` and ``judge`` run in the grader's process; only ``Job`` data
+``ctx.prepared``. ``plan`` and ``judge`` run in the grader's process, one submission at a
+time even when several are graded at once (only sandbox jobs run in parallel); only ``Job`` data
 (source text, probe module files, JSON arguments) crosses into the sandbox and only
 ``JobOutcome`` data comes back. A plug-in may also have ``notes(ctx) -> [str]``: lines
 for the feedback on how it read the submission (nothing is deducted for them). A check id
