@@ -939,11 +939,12 @@ BATCH_ATTACKS = (
                  "refused": {"Big_104": "declares 1.5 MiB unpacked, more than the cap of "
                                         "1.0 MiB (--zip-max-mb)"},
                  "internal_errors": []}),
-    BatchAttack("workers-above-pool", "--workers 33 under root with bwrap, one more than "
-                "the grader's 32 sandbox users (it used to wait forever)", _one_student,
-                ("--workers", "33"),
+    BatchAttack("workers-above-pool", "--job-workers 33 under root with bwrap, one more "
+                "than the grader's 32 sandbox users (it used to wait forever; --workers, the "
+                "submissions at once, is capped to fit the pool)", _one_student,
+                ("--job-workers", "33"),
                 {"exit": 2, "graded": [], "refused": {}, "internal_errors": [],
-                 "stderr": "--workers 33 is more than the 32 sandbox users"},
+                 "stderr": "--job-workers 33 is more than the 32 sandbox users"},
                 as_root=True),
 )
 
