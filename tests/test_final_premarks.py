@@ -114,3 +114,26 @@ def test_sheet_prefilled_never_final(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text", ["Answer 1.1:True", "answer 1.1 : true"])
 def test_lenient_spacing_and_case(text: str) -> None:
     assert read_answers(text)["1.1"].verdict is True
+
+
+@pytest.mark.parametrize("planted", [{}, {"1.4": "True", "1.7": ""}])
+def test_the_student_report_skeleton_is_read_back(tmp_path: Path, planted: dict) -> None:
+    """The PDF the students' own tool writes (hw3_student.report, Typst), not a stand-in:
+    every answer read back, a planted wrong one found, an unanswered one left unanswered."""
+    from hw3_student import report
+
+    verdicts = _correct() | planted
+    toml = "".join(f'[tf."{q}"]\nanswer = "{v}"\njustification = "{LONG if q == "1.2" else q}"\n'
+                   for q, v in verdicts.items())
+    answers_file = tmp_path / "answers.toml"
+    answers_file.write_text(toml, encoding="utf-8")
+    _, pdf = report.write({}, tmp_path / "report", answers_file, "Ada")
+    answers = read_answers(pdf_text(pdf))
+    read = {q: a.verdict for q, a in answers.items() if a.verdict is not None}
+    expected = {q: v == "True" for q, v in verdicts.items() if v}
+    assert read == expected
+    assert answers["1.2"].justification == LONG  # not the next statement's text
+    assert answers["1.10"].justification == "1.10"  # not the rest of the report
+    mark = premark(TF_ITEM, KEY, answers)
+    right = sum(KEY.answers[q] == v for q, v in expected.items())
+    assert mark.detail.count(" right") == right == (10 if not planted else 8)

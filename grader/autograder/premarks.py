@@ -5,7 +5,11 @@ A report that follows the skeleton's form holds, for each question of a key, the
     Answer 1.3: True            (or False, or ____ when unanswered)
     Justification 1.3: <text, possibly over several lines>
 
-The text is read with pypdf; each answer is compared with the key. The suggestion for a
+The text is read with pypdf, page by page; each answer is compared with the key. A
+justification ends at the next ``Answer``/``Justification`` line, at a line that opens
+with a question label (the next statement's heading), or at the end of its page (a page
+number footer such as ``2 / 10`` left out): the text after the last one, such as the rest
+of the report, is not part of it. The suggestion for a
 question is ``verdict_points`` for the right verdict plus ``justification_points`` when a
 justification is written (whether it is sound is for the TA to judge: the sheet shows the
 text), nothing for a wrong or missing verdict. A suggestion is only ever shown on the
@@ -30,6 +34,8 @@ log = logging.getLogger("autograder")
 _ANSWER = re.compile(r"Answer\s+(?P<q>\d+(?:\.\d+)*)\s*:\s*(?P<a>True|False|_+)?",
                      re.IGNORECASE)
 _JUSTIFICATION = re.compile(r"Justification\s+(?P<q>\d+(?:\.\d+)*)\s*:\s*", re.IGNORECASE)
+PAGE_BREAK = "\f"  # between pages in ``pdf_text``
+_FOOTER = re.compile(r"\s*\d+\s*/\s*\d+\s*$")  # a page-number footer ("2 / 10")
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,10 @@ class Answer:
 
 
 def pdf_text(path: Path) -> str:
-    """The text of every page (pypdf), pages joined by newlines."""
+    """The text of every page (pypdf), pages joined by ``PAGE_BREAK``."""
     from pypdf import PdfReader
 
-    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+    return PAGE_BREAK.join(page.extract_text() or "" for page in PdfReader(path).pages)
 
 
 def read_answers(text: str) -> dict[str, Answer]:
@@ -65,6 +71,7 @@ def read_answers(text: str) -> dict[str, Answer]:
     marks = sorted([(m.start(), m.end(), "answer", m) for m in _ANSWER.finditer(text)]
                    + [(m.start(), m.end(), "why", m) for m in _JUSTIFICATION.finditer(text)],
                    key=lambda t: t[0])
+    labels = {match["q"] for _, _, _, match in marks}
     verdicts: dict[str, bool | None] = {}
     reasons: dict[str, str] = {}
     for index, (_, end, kind, match) in enumerate(marks):
@@ -74,8 +81,20 @@ def read_answers(text: str) -> dict[str, Answer]:
             verdicts[label] = True if word == "true" else False if word == "false" else None
         else:
             stop = marks[index + 1][0] if index + 1 < len(marks) else len(text)
-            reasons[label] = " ".join(text[end:stop].split())
+            reasons[label] = _justification(text[end:stop], labels)
     return {q: Answer(verdicts[q], reasons.get(q, "")) for q in verdicts}
+
+
+def _justification(text: str, labels: set[str]) -> str:
+    """The justification's own words in ``text`` (what follows its line up to the next
+    mark): cut at the end of its page and at a line opening with a question label."""
+    text = text.split(PAGE_BREAK, 1)[0]
+    heading = re.compile(r"^\s*(" + "|".join(re.escape(q) for q in sorted(labels)) + r")\s",
+                         re.MULTILINE)
+    cut = heading.search(text)
+    if cut and cut.start() > 0:
+        text = text[:cut.start()]
+    return " ".join(_FOOTER.sub("", text).split())
 
 
 def premark(item_id: str, key: AnswerKey, answers: Mapping[str, Answer]) -> Premark:
