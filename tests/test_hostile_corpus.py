@@ -66,7 +66,7 @@ TARGETS = (Path(hw3_plugin.__file__).parent / "rubric.toml",
            Path(hw3_solution.__file__).parent / "lab_rnn.py")
 GRADER_OUTPUTS = {"gradebook.sqlite", "gradebook.sqlite-wal", "gradebook.sqlite-shm",
                   "settings.json", "grades.csv", "feedback", "gradescope", "summary", ".cache",
-                  "staff"}
+                  "staff", "manual_sheet.csv", "regrades"}
 STUDENT_OUTPUTS = ("feedback", "gradescope", "grades.csv", "summary")
 
 

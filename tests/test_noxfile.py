@@ -71,6 +71,6 @@ def test_both_sessions_use_the_helper() -> None:
     text = (ROOT / "noxfile.py").read_text()
     tests_body = text[text.index("def tests("):text.index("def grade(")]
     grade_body = text[text.index("def grade("):text.index("def lint(")]
-    assert "_sandbox_tools(session)" in tests_body and "_sandbox_tools(session)" in grade_body
+    assert "_sandbox_tools(session" in tests_body and "_sandbox_tools(session)" in grade_body
     ci = (ROOT / ".ci" / "run").read_text()
     assert "||" not in ci and "set -euo pipefail" in ci and "CI=" in ci

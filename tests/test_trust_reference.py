@@ -225,3 +225,30 @@ def test_every_notebook_check_has_a_public_message() -> None:
     from hw3_plugin.public import NOTEBOOK_EXPECTS
 
     assert set(NOTEBOOK_CHECKS) == set(NOTEBOOK_EXPECTS)
+
+
+def test_notebook_public_messages_agree_with_their_verdicts() -> None:
+    from hw3_plugin.public import NOTEBOOK_EXPECTS, notebook_message
+    from message_tone import contradiction
+
+    assert [(check, passed) for check in NOTEBOOK_EXPECTS for passed in (True, False)
+            if contradiction(passed, notebook_message(check, passed))] == []
+
+
+def test_a_training_run_that_raised_part_way_says_only_the_type(plugin) -> None:
+    """The (f) probe catches an exception to judge what ran before it: students read the
+    built-in type's name, never its text (which may hold the reference's)."""
+    from hw3_plugin.layouts import KIT
+    from hw3_plugin.plugin import _judge_training
+
+    nb = type("NB", (), {"missing": lambda self, needs: [],
+                         "module_source": lambda self, names, exclude=(): "raise E\n"})()
+    step = CallOutcome("training_run", Status.OK, value={
+        "calls": [], "returned": {"__type__": "NoneType"}, "printed": "",
+        "raised": f"RuntimeError: def build_vocab(...):  # {REFERENCE_CANARY}"})
+    results = _judge_training(plugin.lab1, "training_run",
+                              ("train_and_test_model_with_hparams",),
+                              ("lab1f.epochs", "lab1f.accuracy"), step, None, nb, KIT)
+    assert [r.status for r in results] == [Status.ERROR, Status.ERROR]
+    assert all("raised RuntimeError" in r.message and REFERENCE_CANARY not in r.message
+               and REFERENCE_CANARY in r.detail for r in results)

@@ -1,8 +1,8 @@
 """The submission-form rule: the notebooks, under their own names, inside one zip that
 holds nothing else, and a PDF report that is not a notebook export. Breaking it costs a
 fixed fraction of the grade (once, however many reasons); every reason is stated. A graded
-notebook under another name (``LabRNN (1).ipynb``) is reported as misnamed, not as an extra
-file; a file beside it (the untouched ``LabLLM.ipynb`` next to a graded copy) as extra.
+notebook under another name (``Lab1 (1).ipynb``) is reported as misnamed, not as an extra
+file; a file beside it (the untouched ``Lab2.ipynb`` next to a graded copy) as extra.
 
 Whether a PDF is a notebook export is decided by ``pdfcheck`` (shared with the student
 package's pack command, see there); a PDF it cannot inspect gets a note and costs nothing.

@@ -294,7 +294,7 @@ def find_notebook(root: Path, name: str) -> tuple[Path | None, list[str]]:
     """The notebook called ``name`` anywhere under ``root`` (any case); notes on choices.
 
     Candidates: the exact name, a name starting with the expected stem, and a copy's
-    name (``LabRNN (1).ipynb``, ``Copy of LabRNN.ipynb``). Among several, the one with
+    name (``Lab1 (1).ipynb``, ``Copy of Lab1.ipynb``). Among several, the one with
     the fewest starter stubs left (``raise NotImplementedError``), so a worked copy beside
     an untouched starter is graded; then an exact name, the shallowest, the first by path.
     """

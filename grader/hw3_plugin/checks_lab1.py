@@ -182,18 +182,9 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
         i = next(i for i, it in enumerate(items) if not predicate(it, i))
         return i, items[i]
 
-    def keys_ok(it: Mapping, i: int) -> bool:
-        return {"ids", "length", "label"} <= set(it["keys"])
-
-    def length_ok(it: Mapping, i: int) -> bool:
-        return it["length"] == len(it["ids"])
-
-    v: dict[str, CheckResult] = {}
-    if best(keys_ok):
-        v["lab1d.keys"] = ok("items hold the keys ids, length and label")
-    else:
-        _, it = first_bad(keys_ok)
-        v["lab1d.keys"] = fail(f"expected keys ids, length, label; saw {it['keys']}")
+    v: dict[str, CheckResult] = {  # public checks: hw3_student's logic and words
+        "lab1d.keys": result("lab1d.keys", *public.items_keys(data)),
+        "lab1d.length": result("lab1d.length", *public.items_length(data))}
     if best(ids_ok):
         v["lab1d.truncation"] = ok(f"each review's ids are cut to max_length={max_length}")
     else:
@@ -202,12 +193,6 @@ def judge_items(data: Mapping, expected_ids: Sequence[Sequence[int]], max_length
         v["lab1d.truncation"] = fail(
             f"expected the ids of probe review {i + 1} ({len(expected_ids[i])} words) cut to "
             f"max_length={max_length}: {want}; saw {it['ids']} ({len(it['ids'])} ids)")
-    if best(length_ok):
-        v["lab1d.length"] = ok("length equals the number of ids")
-    else:
-        _, it = first_bad(length_ok)
-        v["lab1d.length"] = fail(f"expected length == len(ids); saw length {it['length']} "
-                                 f"for {len(it['ids'])} ids")
     if best(lambda it, i: it["label"] == labels01[i]):
         v["lab1d.label"] = ok("label is 1 for positive and 0 for negative reviews")
     else:

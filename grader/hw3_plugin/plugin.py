@@ -445,6 +445,10 @@ def _judge_training(plan, probe, needs, checks, step, outcome: JobOutcome | None
     for check in raw:
         if failed_run:
             message = public.run_failure(step, what, _training_source(nb))
+        elif not check.passed and step.value.get("raised") \
+                and public.carries_sandbox_text(check.message, step.value):
+            message = public.raised_in_run(step.value["raised"], what)
+            check = dataclasses.replace(check, status=Status.ERROR)
         elif check.message.startswith("the result could not be read") \
                 or public.carries_sandbox_text(check.message, step.value):
             message = "this check " + ("passed" if check.passed else

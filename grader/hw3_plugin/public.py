@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from autograder.models import CallOutcome, Status
+from autograder.sandbox.runner import BUILTIN_EXCEPTIONS
 
 from .kernel_hooks import _RENAMED
 
@@ -44,8 +45,8 @@ NOTEBOOK_EXPECTS = {
     "lab2e.trained": "trainer.train() running on the LoRA model",
     "lab2e.perplexity": "a saved LoRA adapter the grader measures, with a validation "
                         "perplexity below the pretrained model's",
-    "lab2e.base": "a LoRA adapter trained on the pretrained GPT-2, not on the fully "
-                  "fine-tuned model (the grader puts it on both and compares)",
+    "lab2e.base": "a LoRA adapter trained on the pretrained GPT-2 (the grader puts it on "
+                  "the pretrained and on the fully fine-tuned model and compares)",
 }
 STAFF_NOTE = "the grader's details on this check are with the course staff"
 # The compatibility notes kernel_hooks writes, word for word (a notebook could append any
@@ -92,6 +93,14 @@ def _strings(value: Any) -> Iterator[str]:
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _strings(item)
+
+
+def raised_in_run(raised: str, what: str) -> str:
+    """A run that raised part-way (the training probe caught it to judge what ran before):
+    the exception's type when it is a built-in one, never its text."""
+    kind = str(raised).split(":", 1)[0].strip()
+    shown = kind if kind in BUILTIN_EXCEPTIONS else "an exception of its own class"
+    return f"{what} raised {shown} ({STAFF_NOTE})"
 
 
 def carries_sandbox_text(message: str, data: Any) -> bool:
