@@ -198,6 +198,23 @@ def test_claims_about_the_kernel_s_objects_need_measured_files(lab2) -> None:
     assert [c for c in SELF_REPORTED_CHECKS if verdicts[c].passed] == []
 
 
+def test_the_first_loaded_tokenizer_counts_only_as_measured(lab2) -> None:
+    """(a)'s tokenizer decides lab2a.pad_token (the Spring 2025 handout loads another in
+    (b)), but only as the measurement job read it from the folder the facts cell saved: a
+    kernel's claim about it is no evidence."""
+    eos = "<|endoftext|>"
+    padded = {"pad": eos, "eos": eos, "ids": []}
+    claimed = {**_claims(lab2), "loaded_tokenizers": [{"pad": eos, "eos": eos}]}
+    verdicts = lab2.judge_notebook(claimed, {"models": {}, "tokenizers": {}, "datasets": {}})
+    assert not verdicts["lab2a.pad_token"].passed
+    first_unpadded = {**_claims(lab2), "loaded_tokenizers": [{"saved": "tokenizer1"}]}
+    measured = {"models": {}, "datasets": {},
+                "tokenizers": {"tokenizer0": padded, "tokenizer1": {**padded, "pad": None}}}
+    assert not lab2.judge_notebook(first_unpadded, measured)["lab2a.pad_token"].passed
+    first_padded = {**first_unpadded, "loaded_tokenizers": [{"saved": "tokenizer0"}]}
+    assert lab2.judge_notebook(first_padded, measured)["lab2a.pad_token"].passed
+
+
 def test_saved_tokenizer_and_datasets_are_measured(lab2, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     import datasets

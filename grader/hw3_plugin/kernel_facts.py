@@ -169,8 +169,10 @@ def collect(namespace: dict, outbox: str) -> None:
     facts["loaded"] = list(RECORD["loaded"])
     facts["saved"] = list(RECORD["saved"])
     facts["compat"] = list(RECORD["compat"])
-    facts["loaded_tokenizers"] = [{"pad": t.pad_token, "eos": t.eos_token}
-                                  for t in RECORD.get("tokenizers", [])]
+    # The first tokenizer the notebook loaded ((a)'s, also when (b) loads another under the
+    # same name), saved for the measurement job: its pad token counts as measured there.
+    facts["loaded_tokenizers"] = [{"saved": _save(t, "tokenizer", out, saved)}
+                                  for t in RECORD.get("tokenizers", [])[:1]]
     facts["trainers"] = []
     for i, trainer in enumerate(RECORD["trainers"]):
         try:

@@ -183,8 +183,9 @@ class Lab2Plan:
     def _measured_facts(self, facts: Mapping, measurement: Mapping) -> dict:
         """``facts`` with what the kernel said about its tokenizers, datasets and loads
         replaced by what the measurement job measured from the files it saved: tokenizers
-        as loaded, datasets whose rows are WikiText's rows as GPT-2 tokenizes them, and
-        the kernel's record of loading GPT-2 only when a saved tokenizer is GPT-2's."""
+        as loaded (the first one the notebook loaded among them), datasets whose rows are
+        WikiText's rows as GPT-2 tokenizes them, and the kernel's record of loading GPT-2
+        only when a saved tokenizer is GPT-2's."""
         reference = [list(self.tokenizer(t)["input_ids"]) for t in PROBE_TEXTS]
         tokenizers = [{"name": name, "pad": t["pad"], "eos": t["eos"]}
                       for name, t in measurement.get("tokenizers", {}).items()
@@ -200,7 +201,12 @@ class Lab2Plan:
                 sets.append({"name": name, "split": split, "rows": d["rows"],
                              "columns": d["columns"], "format": d["format"],
                              "labels_equal_ids": d["labels_equal_ids"]})
-        return {**facts, "tokenizers": tokenizers, "datasets": sets,
+        measured = measurement.get("tokenizers", {})
+        first = [{"pad": measured[e["saved"]]["pad"], "eos": measured[e["saved"]]["eos"]}
+                 for e in facts.get("loaded_tokenizers", [])[:1]
+                 if isinstance(e, Mapping) and isinstance(measured.get(e.get("saved")), Mapping)
+                 and "error" not in measured[e["saved"]]]
+        return {**facts, "tokenizers": tokenizers, "datasets": sets, "loaded_tokenizers": first,
                 "loaded": list(facts.get("loaded", [])) if gpt2 else []}
 
     def judge_notebook(self, facts: Mapping, measurement: Mapping | None
