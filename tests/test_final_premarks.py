@@ -116,8 +116,17 @@ def test_lenient_spacing_and_case(text: str) -> None:
     assert read_answers(text)["1.1"].verdict is True
 
 
+@pytest.fixture(scope="module")
+def student_templates() -> None:
+    """The student package's data folder (templates included), as the bundle ships it."""
+    from hw3_plugin.student_data import build
+
+    build()
+
+
 @pytest.mark.parametrize("planted", [{}, {"1.4": "True", "1.7": ""}])
-def test_the_student_report_skeleton_is_read_back(tmp_path: Path, planted: dict) -> None:
+def test_the_student_report_skeleton_is_read_back(tmp_path: Path, planted: dict,
+                                                  student_templates: None) -> None:
     """The PDF the students' own tool writes (hw3_student.report, Typst), not a stand-in:
     every answer read back, a planted wrong one found, an unanswered one left unanswered."""
     from hw3_student import report
