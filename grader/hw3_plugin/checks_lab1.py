@@ -304,12 +304,15 @@ _FLOAT = re.compile(r"[-+]?(\d*)\.(\d+)(?:[eE]([-+]?\d+))?|[-+]?\d+[eE][-+]?\d+"
 
 def _printed_numbers(text: str) -> list[tuple[float, float]]:
     """Every decimal number printed, with half a unit of its last printed digit (the
-    rounding it may carry: 0.05 for ``0.7``, 0.0005 for ``0.693``)."""
+    rounding it may carry: 0.05 for ``0.7``, 0.0005 for ``0.693``). Numbers beyond a float's
+    range (``1e999``, or 400 printed decimals: student output may be anything) are skipped."""
     numbers = []
     for match in _FLOAT.finditer(text):
         decimals = len(match.group(2) or "")
         exponent = int(match.group(3) or 0) if match.group(2) is not None else int(
             match.group(0).lower().split("e")[1])
+        if abs(exponent - decimals) > 300:  # no loss or accuracy: out of a float's range
+            continue
         numbers.append((float(match.group(0)), 0.5 * 10.0 ** (exponent - decimals) + 1e-9))
     return numbers
 
