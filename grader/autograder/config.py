@@ -30,6 +30,7 @@ DEFAULT_CONFIG_FILE = Path("autograde.toml")
 PLUGIN_GROUP = "autograder.homeworks"  # entry-point group of homework plug-ins
 IsolationChoice = Literal["auto", "bwrap", "unshare", "rlimits"]
 GpuChoice = Literal["auto", "on", "off"]
+FastChoice = Literal["auto", "on", "off"]
 ExecutorChoice = Literal["local", "submitit-local", "slurm"]
 
 
@@ -65,6 +66,10 @@ class Settings(BaseModel):
     gpu: GpuChoice = Field(
         "auto", description="GPU for the jobs the plug-in marks as GPU jobs: auto (one when "
         "CUDA is present), on (required), off (the CPU only)")
+    fast_training: FastChoice = Field(
+        "auto", description="let the plug-in run a training it recognises as the handout's "
+        "recipe through its fast equivalent (the same batches and objective; anything else "
+        "runs as written): auto (where the training jobs have a GPU), on, off")
     timeout_scale: float = Field(1.0, gt=0,
                                  description="multiply every time limit by this factor (> 0)")
     memory_mb: int = Field(6144, gt=0, description="memory limit of a sandboxed process, MiB "

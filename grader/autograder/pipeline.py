@@ -298,7 +298,8 @@ def run_batch(settings: Settings, plugin: HomeworkPlugin | None = None,
         before = book.reports()
         context = dict(rubric=plugin.rubric.fingerprint, plugin=plugin.name,
                        plugin_code=code_digest(*plugin_modules(plugin)),
-                       engine=engine_digest(), data=settings.data, gpu=gpu or "cpu")
+                       engine=engine_digest(), data=settings.data, gpu=gpu or "cpu",
+                       fast_training=settings.fast_training)
         tasks = []
         for cand in candidates:
             digest = fingerprint(cand.sources) if not cand.refused else \

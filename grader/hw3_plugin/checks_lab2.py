@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from autograder.models import CheckResult
+from hw3_solution.fast.trainer_recipe import REASONS
 from hw3_student import checks as public
 
 from .results import failed as fail
@@ -304,11 +305,37 @@ def _judge_trained(t: Mapping, ran: bool, measured: float | None, pretrained: fl
     How often the loss was logged is `log_epoch`'s business (one mistake, one deduction)."""
     steps = f"{t['global_step']} of {t['max_steps']} steps"
     if ran and _moved(measured, pretrained):
-        return ok(f"trainer.train() ran {steps} on {what}, and the saved weights changed")
+        return ok(f"trainer.train() ran {steps} on {what}, and the saved weights changed"
+                  + _how_trained(t))
     why = [] if ran else [f"it ran {steps}" if t["max_steps"] else "train() was never called"]
     if not _moved(measured, pretrained):
         why.append("the grader measured the saved weights as unchanged")
-    return fail(f"expected trainer.train() to run every step on {what}; " + " and ".join(why))
+    return fail(f"expected trainer.train() to run every step on {what}; " + " and ".join(why)
+                + _how_trained(t))
+
+
+def _how_trained(t: Mapping) -> str:
+    """Which training ran, where the grader offered its fast path: the fast path (the
+    Trainer was the handout's recipe) or the student's own ``train()`` and why. The reason
+    is shown only when it is one of the fast path's own phrases (facts are the kernel's
+    word)."""
+    training = t.get("training")
+    if not isinstance(training, Mapping):
+        return ""
+    if training.get("mode") == "fast":
+        return FAST_NOTE
+    why = training.get("why")
+    if why is None:  # the grader offered no fast path
+        return ""
+    return FAITHFUL_NOTE.format(why if why in REASONS else "not the handout's recipe")
+
+
+FAST_NOTE = (" (trained through the grader's fast path: this Trainer is the handout's recipe, "
+             "so the same batches and objective as its own train())")
+FAITHFUL_NOTE = " (its own train() ran, not the grader's fast path: {})"
+# Every note `_how_trained` can add: grader text only, so students may read it.
+TRAINING_NOTES = (FAST_NOTE, *(FAITHFUL_NOTE.format(why) for why in
+                               sorted({*REASONS, "not the handout's recipe"})))
 
 
 def _judge_lower(value: float | None, pretrained: float, what: str,

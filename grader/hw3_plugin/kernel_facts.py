@@ -176,7 +176,9 @@ def collect(namespace: dict, outbox: str) -> None:
     facts["trainers"] = []
     for i, trainer in enumerate(RECORD["trainers"]):
         try:
-            facts["trainers"].append(_trainer_facts(trainer, i, out))
+            calls = [c for c in RECORD["train_calls"] if c["trainer"] == i]
+            facts["trainers"].append({**_trainer_facts(trainer, i, out), "training": {
+                "mode": calls[-1]["mode"], "why": calls[-1]["why"]} if calls else None})
         except Exception as exc:  # noqa: BLE001
             facts["errors"].append(f"trainer {i}: {type(exc).__name__}: {exc}")
     (out / "facts.json").write_text(json.dumps(facts, default=str))

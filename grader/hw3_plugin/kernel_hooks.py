@@ -9,6 +9,10 @@ Two jobs, both before any student cell runs:
    tokenizers loaded (in order: (a)'s is the first, even when (b) makes another one under
    the same global name) and save targets are noted in `RECORD`, which the facts cell
    reads at the end.
+3. The fast path: where the grader installed one (``hw3_kernel_record.FAST``, set by a
+   later startup file), `train()` first offers it the Trainer; it trains when the Trainer
+   is the handout's recipe and else says why not, and the student's own `train()` runs.
+   Each call records which ran (``mode``, ``why``).
 Self-contained: copied into the sandbox, imports neither the grader nor the solution.
 """
 
@@ -85,9 +89,16 @@ def _install() -> None:
     @functools.wraps(original_train)
     def train(self, *args: Any, **kwargs: Any) -> Any:
         call = {"trainer": RECORD["trainers"].index(self) if self in RECORD["trainers"] else -1,
-                "started": time.time(), "finished": None}
+                "started": time.time(), "finished": None, "mode": "faithful", "why": None}
         RECORD["train_calls"].append(call)
-        result = original_train(self, *args, **kwargs)
+        fast = getattr(sys.modules["hw3_kernel_record"], "FAST", None)
+        result = None
+        if fast is not None:  # the grader's fast path: (TrainOutput, None) or (None, why)
+            result, call["why"] = fast(self, *args, **kwargs)
+        if result is None:
+            result = original_train(self, *args, **kwargs)
+        else:
+            call["mode"] = "fast"
         call["finished"] = time.time()
         return result
 

@@ -28,7 +28,7 @@ from autograder.rubric import Rubric
 from autograder.sandbox.hidden_code import NOTEBOOK_STARTUP, compile_hidden
 from hw3_student import probes_lab1, probes_lab2
 
-from . import kernel_facts, kernel_hooks, layouts, measure_lab2, public
+from . import checks_lab2, kernel_facts, kernel_hooks, layouts, measure_lab2, public
 from .lab1 import Lab1Plan
 from .lab2 import Lab2Plan
 from .quiet import quiet_hugging_face
@@ -100,6 +100,7 @@ class Hw3Batch:
     reference_lab1: str  # source of the reference Lab 1 pieces, with their imports
     reference_lab2: Mapping[str, str]  # name -> notebook cell defining the reference (b)/(c)
     empty_dir: Path  # copied where a notebook's top-level code makes a folder (made_folders)
+    fast_startup: str | None = None  # the LabLLM kernel's fast path (None: students' train())
 
 
 class Hw3Plugin:
@@ -163,7 +164,9 @@ class Hw3Plugin:
             lab2=Lab2Plan(Path(source.gpt2_dir), Path(source.wikitext_dir), ranges["lab2"]),
             limits=time_limits(full_size, ranges), gpu=gpu,
             reference_lab1=_reference_lab1_source(), reference_lab2=_reference_lab2_cells(),
-            empty_dir=_empty_dir(ctx.cache_dir))
+            empty_dir=_empty_dir(ctx.cache_dir),
+            fast_startup=_fast_startup() if _fast_training(ctx.settings.fast_training, gpu)
+            else None)
 
     # ---------------------------------------------------------------------- planning
 
@@ -273,6 +276,7 @@ def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
             "01-hw3-facts.py": Path(kernel_facts.__file__).read_text()
             + "\n__hw3_collect_facts__ = collect\ndel collect\n",
             "02-hw3-hidden.py": NOTEBOOK_STARTUP,
+            **({"03-hw3-fast.py": batch.fast_startup} if batch.fast_startup else {}),
         },
     ))
     jobs.append(_job(  # no student code: measures the files the notebook saved
@@ -383,6 +387,43 @@ def _reference_lab2_cells() -> dict[str, str]:
             for name in LAB2_REFERENCE_PIECES}
 
 
+# The fast mode's modules, in import order, as the LabLLM kernel gets them (compiled apart).
+FAST_MODULES = ("gpt2_forward", "lm_data", "lm_eval", "lm_train", "trainer_recipe")
+FAST_STARTUP = """
+import sys as _sys, types as _types
+for _name, _blob in {modules!r}:
+    _module = _types.ModuleType(_name)
+    _module.__path__ = []
+    _sys.modules[_name] = _module
+    if _blob:
+        __grader_hidden__(_blob, _module.__dict__)
+_sys.modules["hw3_kernel_record"].FAST = _sys.modules[{recipe!r}].fast_train
+del _sys, _types, _name, _blob, _module
+"""
+
+
+def _fast_training(choice: str, gpu: bool) -> bool:
+    """Whether the LabLLM notebook's Trainers go through the fast path (`fast_training`:
+    on, off, or auto: where the notebook has the GPU)."""
+    return choice == "on" or (choice == "auto" and gpu)
+
+
+def _fast_startup() -> str:
+    """A kernel startup file that defines the fast mode's modules (hw3_solution.fast.*,
+    compiled apart: no source in the sandbox) and installs its ``fast_train`` as the kernel
+    hooks' fast path (kernel_hooks.py)."""
+    from hw3_solution import REFERENCE_CANARY
+    from hw3_solution import fast as fast_package
+
+    modules: list[tuple[str, str]] = [("hw3_solution", ""), ("hw3_solution.fast", "")]
+    for name in FAST_MODULES:
+        module = __import__(f"{fast_package.__name__}.{name}", fromlist=[name])
+        source = inspect.getsource(module) + f"\n__grader_reference__ = {REFERENCE_CANARY!r}\n"
+        modules.append((module.__name__, compile_hidden(source)))
+    return FAST_STARTUP.format(modules=modules,
+                               recipe=f"{fast_package.__name__}.trainer_recipe")
+
+
 def _training_source(nb) -> str:
     """The student's module of the Lab 1 (f) job: the training function and what it uses,
     without the pieces the reference supplies."""
@@ -479,6 +520,9 @@ def _judge_notebook(lab2: Lab2Plan, step, measured) -> list[CheckResult]:
         message = public.notebook_message(check.check_id, check.passed)
         if notes and check.check_id == "lab2d.eval_epoch":  # older names: noted only
             message += " (compatibility: " + "; ".join(notes) + ")"
+        # which training ran (the fast path or the student's train()): grader text only
+        message += next((n for n in checks_lab2.TRAINING_NOTES if check.message.endswith(n)),
+                        "")
         out.append(dataclasses.replace(check, message=message, detail=check.message))
     return out
 

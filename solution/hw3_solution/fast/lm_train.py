@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
@@ -199,8 +200,13 @@ def train_causal_lm(
     train: TokenRows,
     eval_rows: TokenRows | None = None,
     config: FastTrainConfig | None = None,
+    orders: Sequence[torch.Tensor] | None = None,
 ) -> FastTrainResult:
-    """Fine-tune `model` (GPT-2, plain or peft) on `train` in place; evaluate after each epoch."""
+    """Fine-tune `model` (GPT-2, plain or peft) on `train` in place; evaluate after each epoch.
+
+    `orders`: each epoch's shuffled row order (default: `epoch_orders` with the config's
+    seed); a Trainer's own order comes from `trainer_recipe.trainer_orders`.
+    """
     config = config or FastTrainConfig()
     if len(train) == 0:
         raise ValueError("no training rows")
@@ -214,7 +220,8 @@ def train_causal_lm(
 
     plan = [
         batch
-        for order in epoch_orders(len(train), config.epochs, config.seed)
+        for order in (orders if orders is not None
+                      else epoch_orders(len(train), config.epochs, config.seed))
         for batch in batches_of(order, config.batch_size)
     ]
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
