@@ -46,3 +46,23 @@ def test_cuda_graph_steps_equal_eager_steps():
         fp32_losses, rel=1e-2)
     default, _ = _run(rows, eval_rows)  # bf16 autocast and graphs
     assert all(math.isfinite(loss) for loss in default.step_losses)
+
+
+def test_a_recipe_trainer_on_cuda_trains_to_the_faithful_losses(tmp_path):
+    """The grader's fast path on the GPU (bf16, CUDA graphs): the Trainer's own batches give
+    per-epoch training losses within 1% and a final evaluation loss within 2% of the
+    Trainer's own train() (tests/test_fast_recipe.py holds the CPU version)."""
+    from hw3_solution.fast.trainer_recipe import fast_train
+    from test_fast_recipe import make_trainer, recipe_data
+
+    data = recipe_data()
+    faithful = make_trainer(data, tmp_path, "faithful")
+    faithful.train()
+    fast = make_trainer(data, tmp_path, "fast")
+    output, why = fast_train(fast)
+    assert why is None and output.global_step == faithful.state.global_step
+    for key, tolerance in (("loss", 0.01), ("eval_loss", 0.02)):
+        want = [e[key] for e in faithful.state.log_history if key in e]
+        got = [e[key] for e in fast.state.log_history if key in e]
+        assert got == pytest.approx(want, rel=tolerance), key
+

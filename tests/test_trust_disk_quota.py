@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from autograder.models import Isolation, Job, Status, Step
+from autograder.sandbox import runner
 from autograder.sandbox.isolation import works
 from autograder.sandbox.runner import SandboxLimits, run_job
 
@@ -45,6 +46,15 @@ def leave_result():
     os.makedirs(os.path.join(os.environ["GRADER_OUTBOX"], "model"), exist_ok=True)
     with open(os.path.join(os.environ["GRADER_OUTBOX"], "model", "weights.bin"), "wb") as h:
         h.write(bytes(5 << 20))
+    return "left"
+
+def leave_model():
+    """A model-sized outbox: 64 MiB of weights in two files."""
+    folder = os.path.join(os.environ["GRADER_OUTBOX"], "trainer0")
+    os.makedirs(folder, exist_ok=True)
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        with open(os.path.join(folder, name), "wb") as handle:
+            handle.write(os.urandom(32 << 20))
     return "left"
 
 def forge_pieces():
@@ -103,3 +113,18 @@ def test_forged_pieces_of_the_outbox_are_dropped(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("escaped*")) and not Path("/tmp/escaped.txt").exists()
     total = sum(p.stat().st_size for p in outcome.outbox.rglob("*") if p.is_file())
     assert total <= QUOTA_MB << 20  # 80 MiB were claimed
+
+
+@needs_bwrap
+def test_an_outbox_longer_to_hand_over_than_a_step_break_comes_back_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outbox follows the last step: its hand-over has an allowance of its own (for a
+    full quota), not the few seconds between two steps (at full size a 500 MB model came
+    back cut, and the measurement job could not read it)."""
+    monkeypatch.setattr(runner, "BETWEEN_STEPS_S", 0.2)
+    job = Job("outbox", module_source=STUDENT, steps=(Step("leave_model", "student:leave_model"),))
+    outcome = run_job(job, tmp_path / "job", Isolation.BWRAP,
+                      SandboxLimits(memory_mb=768, disk_mb=256))
+    assert outcome.steps["leave_model"].value == "left"
+    sizes = [p.stat().st_size for p in sorted((outcome.outbox / "trainer0").iterdir())]
+    assert sizes == [32 << 20, 32 << 20]

@@ -1,6 +1,7 @@
 """Grading speed: seconds to grade one whole submission on the fixtures, on this machine.
 
     python -m hw3_plugin.bench_grade [--runs 3] [--sample reference] [--json bench-grade.json]
+    python -m hw3_plugin.bench_grade --data ../shared/data --gpu on --fast-training off,on
     python -m hw3_plugin.bench_grade --class 8 --workers 1,2 [--executors local,slurm]
         [--gpu-seconds S] [--json bench-class.json]
 
@@ -45,23 +46,30 @@ class _JobTimes(logging.Handler):
 
 
 def measure(sample: Path, runs: int, out_root: Path, data: str = "fixtures",
-            gpu: str = "auto", memory_mb: int | None = None) -> dict:
+            gpu: str = "auto", memory_mb: int | None = None, fast_training: str = "auto",
+            job_workers: int | None = None) -> dict:
     """Grade `sample` `runs` times; the wall seconds of each run, each job's seconds and the
-    report's checks."""
+    report's checks (`fast_training`: the setting of that name)."""
     seconds = []
     times = _JobTimes()
     engine = logging.getLogger("autograder")
     engine.addHandler(times)
     engine.setLevel(logging.INFO)
-    extra = {"memory_mb": memory_mb} if memory_mb else {}
+    extra = {**({"memory_mb": memory_mb} if memory_mb else {}),
+             **({"job_workers": job_workers} if job_workers else {})}
     try:
         for run in range(runs):
             out = out_root / f"run{run}"
             started = time.perf_counter()
             result = run_batch(Settings(submissions=(sample,), out=out, regrade=True,
                                         job_cache=False, progress=False, data=data, gpu=gpu,
-                                        **extra), say=lambda _: None)
+                                        fast_training=fast_training, **extra),
+                               say=lambda _: None)
             seconds.append(time.perf_counter() - started)
+            if result.failures:  # a fault of the grader: its traceback, not a figure
+                failure = result.failures[0]
+                raise RuntimeError(f"grading {sample.name} met an internal error at "
+                                   f"{failure.stage}:\n{failure.traceback}")
             report = result.reports[0]
             if report.error:
                 raise RuntimeError(f"grading {sample.name} failed: {report.error}")
@@ -71,8 +79,9 @@ def measure(sample: Path, runs: int, out_root: Path, data: str = "fixtures",
         "sample": sample.name, "runs": runs, "seconds": [round(s, 1) for s in seconds],
         "median_seconds": round(statistics.median(seconds), 1),
         "score": f"{report.auto_points}/{report.auto_max}", "isolation": report.isolation,
-        "data": data, "gpu": report.gpu or "", "job_seconds": times.seconds,
-        "checks": {c.check_id: [c.passed, c.seen or c.message]
+        "data": data, "gpu": report.gpu or "", "fast_training": fast_training,
+        "job_seconds": times.seconds,
+        "checks": {c.check_id: [c.passed, c.detail or c.seen or c.message]
                    for item in report.items for c in item.checks},
         "cpus": os.cpu_count(), "machine": platform.platform(),
     }
@@ -88,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--memory-mb", type=int, default=None,
                         help="memory limit of a sandboxed process, MiB")
+    parser.add_argument("--job-workers", type=int, default=None,
+                        help="sandbox jobs of the submission run at once (default: the kit's)")
+    parser.add_argument("--fast-training", default="auto",
+                        help="the fast_training setting, or several (e.g. 'off,on': graded "
+                        "once each, side by side: each job's seconds and every check)")
     parser.add_argument("--class", type=int, dest="class_size", default=0,
                         help="grade a class of this many copies of the samples")
     parser.add_argument("--workers", default="1,2", help="worker counts for --class")
@@ -101,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     sample = SAMPLES / args.sample
     if not sample.is_dir():
         parser.error(f"no sample {sample}")
+    choices = args.fast_training.split(",")
+    if len(choices) > 1:
+        return _side_by_side(sample, args, choices)
     with tempfile.TemporaryDirectory(prefix="hw3-bench-") as tmp:
-        figures = measure(sample, args.runs, Path(tmp), args.data, args.gpu, args.memory_mb)
+        figures = measure(sample, args.runs, Path(tmp), args.data, args.gpu, args.memory_mb,
+                          choices[0], args.job_workers)
     print(f"grading one submission ({figures['sample']}, {figures['score']}, isolation "
           f"{figures['isolation']}, {figures['cpus']} CPUs): median {figures['median_seconds']} s"
           f" over {figures['runs']} runs {figures['seconds']} (goal < 60 s, stretch < 30 s)")
@@ -110,6 +128,30 @@ def main(argv: list[str] | None = None) -> int:
           f"per job: {json.dumps(figures['job_seconds'])}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _side_by_side(sample: Path, args: argparse.Namespace, choices: list[str]) -> int:
+    """Grade `sample` once per fast_training choice; print each job's seconds and every
+    check's value in a table, column by column (the JSON is written after each choice)."""
+    runs = {}
+    for choice in choices:
+        with tempfile.TemporaryDirectory(prefix="hw3-bench-") as tmp:
+            runs[choice] = measure(sample, args.runs, Path(tmp), args.data, args.gpu,
+                                   args.memory_mb, choice, args.job_workers)
+        if args.json:
+            args.json.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
+    print("| | " + " | ".join(f"fast_training={c}" for c in choices) + " |")
+    print("|---" * (len(choices) + 1) + "|")
+    print("| seconds (median) | " + " | ".join(
+        f"{runs[c]['median_seconds']} ({runs[c]['score']})" for c in choices) + " |")
+    for job in sorted({j for c in choices for j in runs[c]["job_seconds"]}):
+        print(f"| {job} s | " + " | ".join(
+            str(runs[c]["job_seconds"].get(job, "-")) for c in choices) + " |")
+    for check in sorted({k for c in choices for k in runs[c]["checks"]}):
+        print(f"| {check} | " + " | ".join(
+            "{} {}".format(*runs[c]["checks"].get(check, ["-", ""])).replace("|", "/")
+            for c in choices) + " |")
     return 0
 
 

@@ -52,6 +52,10 @@ RUNTIME_FILES = {"child.py": "_grader_child.py", "protocol.py": "_grader_protoco
 BUILTIN_EXCEPTIONS = frozenset(name for name, value in vars(builtins).items()
                                if isinstance(value, type) and issubclass(value, BaseException))
 BETWEEN_STEPS_S = 30.0  # the runtime's own work between two steps
+# With a disk quota the outbox comes back through the channel after the last step: that
+# hand-over gets a fixed allowance for a full quota at this rate (set when the attempt
+# starts, so no message moves it). A 500 MB model took longer than BETWEEN_STEPS_S.
+OUTBOX_MIB_PER_S = 50.0
 NOTEBOOK_START_S = 60.0  # from a notebook child's start to its kernel's first cell
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM")
@@ -269,6 +273,7 @@ class _Attempt:
                  read_only: dict[str, Path], cap_s: float, outbox: Path) -> None:
         self.job, self.limits, self.start, self.cap_s = job, limits, start, cap_s
         self.outbox, self.received = outbox, 0  # where FILE messages go; bytes so far
+        self.outbox_s = limits.disk_mb / OUTBOX_MIB_PER_S if layout.quota else 0.0
         self.nonce = secrets.token_hex(16)
         self.timeouts = {s.step_id: s.timeout_s for s in job.steps}
         self.timeouts["notebook"] = job.timeout_s
@@ -311,10 +316,10 @@ class _Attempt:
         selector = selectors.DefaultSelector()
         selector.register(self.channel, selectors.EVENT_READ, "channel")
         selector.register(self.proc.stdout, selectors.EVENT_READ, "output")
-        pending = b""
+        pending = bytearray()
         current: str | None = None
         started = time.monotonic()
-        hard_end = started + self.cap_s  # no message moves this one
+        hard_end = started + self.cap_s + self.outbox_s  # no message moves this one
         deadline = started + (self.job.load_timeout_s if self.job.kind == "calls"
                               else NOTEBOOK_START_S)
         loaded = self.job.kind == "notebook"
@@ -330,7 +335,7 @@ class _Attempt:
                 remaining = min(deadline, hard_end) - now
                 for key, _ in selector.select(timeout=min(remaining, 1.0)):
                     try:
-                        chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                        chunk = os.read(key.fileobj.fileno(), 1 << 20)
                     except BlockingIOError:
                         continue
                     if key.data == "output":
@@ -342,11 +347,17 @@ class _Attempt:
                     if not chunk:
                         channel_open = False
                         break
-                    pending += chunk
+                    complete = chunk.rfind(b"\n")  # whole messages end in this chunk
+                    if complete < 0:
+                        pending += chunk
+                        lines = []
+                    else:
+                        pending += chunk[:complete]
+                        lines = bytes(pending).split(b"\n")
+                        pending = bytearray(chunk[complete + 1:])
                     if len(pending) > self.limits.message_cap_bytes:
                         return self._stop(outcomes, current, loaded, too_big=True,
                                           started=started)
-                    *lines, pending = pending.split(b"\n")
                     for line in lines:
                         msg = protocol.parse(line, self.nonce)
                         if msg is None:
@@ -371,7 +382,9 @@ class _Attempt:
                                 continue  # not the step in progress: forged or stray
                             outcomes[current] = self._ended(msg)
                             current = None
-                            deadline = time.monotonic() + BETWEEN_STEPS_S
+                            last = self._next_step(outcomes) is None  # the outbox follows
+                            deadline = time.monotonic() + BETWEEN_STEPS_S + (
+                                self.outbox_s if last else 0.0)
                         elif kind is protocol.MessageType.FILE:
                             self._receive(msg)
                         elif kind is protocol.MessageType.DONE:

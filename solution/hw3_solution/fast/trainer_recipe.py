@@ -223,11 +223,17 @@ def trainer_orders(trainer: Any, epochs: int) -> list[torch.Tensor]:
 
 
 def _pad_id(trainer: Any) -> int | None:
+    """The pad id: the collator's or processing class's tokenizer's, else the model's
+    (its pad id, else its end-of-text id: the handout pads GPT-2 with it)."""
     for holder in (trainer.data_collator, trainer.processing_class):
         tokenizer = getattr(holder, "tokenizer", holder)
         pad = getattr(tokenizer, "pad_token_id", None)
         if isinstance(pad, int):
             return pad
+    config = getattr(trainer.model, "config", None)
+    for name in ("pad_token_id", "eos_token_id"):
+        if isinstance(getattr(config, name, None), int):
+            return getattr(config, name)
     return None
 
 
