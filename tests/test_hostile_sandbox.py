@@ -6,7 +6,10 @@ the homework (tests/test_hostile_corpus.py grades the whole corpus):
 - a forged end of another step, sent on the real channel with the real nonce, is ignored;
 - a copy of the runtime forked by student code never reports for the job;
 - the grader refuses to load a saved "model" whose config asks for terabytes, and facts
-  about a trainer count only with a saved model the grader measured itself.
+  about a trainer count only with a saved model the grader measured itself;
+- the kernel's claims about its tokenizers, datasets and collators count only as measured
+  from the files the facts cell saved (a collator: the batch it made of a saved dataset's
+  first rows).
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ def test_trainer_facts_need_a_model_the_grader_measured(lab2, tmp_path: Path) ->
     assert all("measure" in v.message for v in lab2d.values())
 
 
-SELF_REPORTED_CHECKS = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns")
+SELF_REPORTED_CHECKS = ("lab2a.load", "lab2a.pad_token", "lab2b.subsets", "lab2b.columns",
+                        "lab2b.collator")
 
 
 def _claims(lab2) -> dict:
@@ -186,15 +190,19 @@ def _claims(lab2) -> dict:
                                                          "labels"],
              "format": "torch", "labels_equal_ids": True}
             for n, s in (("train", "train"), ("valid", "validation"))]
+    collator = {"mlm": False, "pad": 0, "input_ids": [[5, 6, 7, 0, 0], [8, 9, 10, 11, 0]],
+                "labels": [[5, 6, 7, -100, -100], [8, 9, 10, 11, -100]]}
     return {"tokenizers": [{"name": "tokenizer", "pad": "<|endoftext|>",
                             "eos": "<|endoftext|>"}],
-            "datasets": sets, "loaded": [{"source": "gpt2"}], "trainers": []}
+            "datasets": sets, "collators": [collator], "loaded": [{"source": "gpt2"}],
+            "trainers": []}
 
 
 def test_claims_about_the_kernel_s_objects_need_measured_files(lab2) -> None:
-    """The forge-facts attack's 8 points: claims with no saved tokenizer or dataset."""
+    """The forge-facts attack's 9 points: claims with no saved tokenizer, dataset or
+    collated batch (a collator's claimed batch, as the facts cell used to write it)."""
     verdicts = lab2.judge_notebook(_claims(lab2), {"models": {}, "tokenizers": {},
-                                                   "datasets": {}})
+                                                   "datasets": {}, "collated": {}})
     assert [c for c in SELF_REPORTED_CHECKS if verdicts[c].passed] == []
 
 
@@ -245,5 +253,133 @@ def test_saved_tokenizer_and_datasets_are_measured(lab2, tmp_path: Path,
     assert sorted(measurement["datasets"]) == ["dataset0", "dataset1", "dataset2"]
     claims = {**_claims(lab2), "tokenizers": [], "datasets": []}  # the kernel says nothing
     verdicts = lab2.judge_notebook(claims, measurement)
-    assert [c for c in SELF_REPORTED_CHECKS if not verdicts[c].passed] == [], \
-        {c: verdicts[c].message for c in SELF_REPORTED_CHECKS}
+    assert [c for c in SELF_REPORTED_CHECKS if not verdicts[c].passed] == ["lab2b.collator"], \
+        {c: verdicts[c].message for c in SELF_REPORTED_CHECKS}  # no collated batch saved
+
+
+# ------------------------------------------------------------ the collator, as measured
+
+
+def _tokenized(lab2, split: str, tokenizer=None):
+    """A 10% subset of a WikiText split tokenized as the handout does (padded to the
+    maximum length, labels = input_ids, text removed, torch format)."""
+    import datasets
+
+    tokenizer = tokenizer or lab2.tokenizer
+    rows = lab2._rows(split)
+
+    def tokenize(batch):
+        enc = tokenizer(batch["text"], padding="max_length", truncation=True)
+        return {**enc, "labels": [list(r) for r in enc["input_ids"]]}
+
+    ds = datasets.Dataset.from_dict({"text": rows[: len(rows) // 10]})
+    ds = ds.map(tokenize, batched=True, remove_columns=["text"])
+    ds.set_format("torch")
+    return ds
+
+
+def test_a_collated_batch_is_measured_against_its_saved_dataset(lab2, tmp_path: Path) -> None:
+    """measure_lab2.collated: the batch must hold the named dataset's first rows, and its
+    labels must be its input ids with exactly the pad positions set to -100."""
+    from hw3_plugin.measure_lab2 import COLLATED, collated
+    from transformers import DataCollatorForLanguageModeling
+
+    tokenizer = lab2.tokenizer
+    pad = tokenizer.pad_token_id
+    tokenizer.save_pretrained(str(tmp_path / "tokenizer0"))
+    dataset = _tokenized(lab2, "train")
+    dataset.save_to_disk(str(tmp_path / "dataset0"))
+    head = [{"input_ids": list(r["input_ids"]), "attention_mask": list(r["attention_mask"])}
+            for r in dataset.select(range(4)).with_format(None)]
+    right = {k: v.tolist() for k, v in
+             DataCollatorForLanguageModeling(tokenizer, mlm=False)(head).items()}
+    (tmp_path / COLLATED).mkdir()
+
+    def measured(name: str, **batch) -> dict:
+        file = tmp_path / COLLATED / f"{name}.json"
+        file.write_text(json.dumps({"dataset": "dataset0", "tokenizer": "tokenizer0",
+                                    **batch}))
+        return collated(file, tmp_path)
+
+    good = measured("collated0", **right)
+    assert good["rows_match"] and good["labels_masked"] and good["pad"] == pad
+    assert good["pad_positions"] == sum(t == pad for r in right["input_ids"] for t in r) > 0
+    unmasked = measured("collated1", **{**right, "labels": right["input_ids"]})
+    assert unmasked["rows_match"] and not unmasked["labels_masked"]
+    all_masked = measured("collated2", **{**right, "labels": [[-100] * len(r)
+                                                              for r in right["input_ids"]]})
+    assert not all_masked["labels_masked"]  # the text's positions must be kept
+    other = [list(r["input_ids"]) for r in dataset.select(range(4, 8)).with_format(None)]
+    others = measured("collated3", input_ids=other,
+                      labels=[[-100 if t == pad else t for t in r] for r in other])
+    assert others["labels_masked"] and not others["rows_match"]  # not the first rows
+    # a dynamically padded dataset: the collator pads each row to the batch's longest
+    short = [r[:r.index(pad)] if pad in r else r for r in (h["input_ids"] for h in head)]
+    import datasets
+    datasets.Dataset.from_dict({"input_ids": short}).save_to_disk(str(tmp_path / "dataset1"))
+    (tmp_path / COLLATED / "collated4.json").write_text(json.dumps(
+        {"dataset": "dataset1", "tokenizer": "tokenizer0", **right}))
+    dynamic = collated(tmp_path / COLLATED / "collated4.json", tmp_path)
+    assert dynamic["rows_match"] and dynamic["labels_masked"]
+    escape = measured("collated5", **{**right, "dataset": "../dataset0"})
+    assert "error" in escape and "rows_match" not in escape
+
+
+def _facts_and_measure(lab2, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                       namespace: dict, trainers: tuple = ()) -> dict:
+    """The facts cell run on ``namespace`` (its outbox the measurement job's inbox), then
+    the measurement job, then the notebook's checks."""
+    import sys
+    import types
+
+    from hw3_plugin import kernel_facts
+    from hw3_plugin.measure_lab2 import INBOX, measure
+
+    record = types.ModuleType("hw3_kernel_record")
+    record.RECORD = {"trainers": list(trainers), "train_calls": [], "loaded": [],
+                     "saved": [], "compat": [], "tokenizers": []}
+    monkeypatch.setitem(sys.modules, "hw3_kernel_record", record)
+    kernel_facts.collect(namespace, str(tmp_path / INBOX))
+    facts = json.loads((tmp_path / INBOX / "facts.json").read_text())
+    monkeypatch.setenv("GRADER_WORK", str(tmp_path))
+    args = {**lab2.measure_args(), "base": str(lab2.gpt2_dir), "batches": lab2._probe_batches}
+    return lab2.judge_notebook(facts, measure(None, args))
+
+
+@pytest.mark.parametrize("case", ["global", "trainer-only", "none", "mlm", "no-masking"])
+def test_the_collator_counts_only_as_its_batches_measure(lab2, tmp_path: Path, case: str,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """lab2b.collator: every DataCollatorForLanguageModeling the notebook made (a global, or
+    only a Trainer's) is applied to the saved datasets' first rows and judged by what the
+    measurement job finds in the batch; passing it to a Trainer is not required."""
+    import copy
+    import types
+
+    from transformers import DataCollatorForLanguageModeling
+
+    class NoMasking(DataCollatorForLanguageModeling):
+        def torch_call(self, examples):
+            batch = super().torch_call(examples)
+            batch["labels"] = batch["input_ids"].clone()
+            return batch
+
+    tokenizer = lab2.tokenizer
+    namespace = {"tokenizer": tokenizer, "train_dataset": _tokenized(lab2, "train"),
+                 "eval_dataset": _tokenized(lab2, "valid")}
+    trainers = ()
+    if case == "global":
+        namespace["data_collator"] = DataCollatorForLanguageModeling(tokenizer, mlm=False)
+    elif case == "trainer-only":
+        trainers = (types.SimpleNamespace(
+            data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False)),)
+    elif case == "mlm":
+        masked = copy.deepcopy(tokenizer)
+        masked.add_special_tokens({"mask_token": "<mask>"})
+        namespace["data_collator"] = DataCollatorForLanguageModeling(masked, mlm=True,
+                                                                     seed=0)
+    elif case == "no-masking":
+        namespace["data_collator"] = NoMasking(tokenizer, mlm=False)
+    verdict = _facts_and_measure(lab2, tmp_path, monkeypatch, namespace,
+                                 trainers)["lab2b.collator"]
+    assert verdict.passed is (case in ("global", "trainer-only")), verdict.message

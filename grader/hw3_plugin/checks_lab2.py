@@ -114,7 +114,8 @@ def judge_tokenize_function(data: Mapping, reference_ids: Sequence[Sequence[int]
 
 @keyed
 def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str, CheckResult]:
-    """10% subsets, the text column gone, torch format, the collator masking padding."""
+    """10% subsets, the text column gone, torch format, the collator masking padding
+    (``facts["collators"]``: the batches the measurement job measured)."""
     sets = facts.get("datasets", [])
     tokenized = [d for d in sets if "input_ids" in d["columns"]]
     want = {"train": train_rows // 10, "validation": valid_rows // 10}
@@ -136,15 +137,29 @@ def judge_datasets(facts: Mapping, train_rows: int, valid_rows: int) -> dict[str
     ) if clean else fail(
         "expected the mapped datasets without the text column, with labels, in torch format; "
         f"saw {shown}")
-    masks = [c for c in facts.get("collators", []) if not c["mlm"]
-             and all(lab == -100 for row_ids, row_labels in zip(c["input_ids"], c["labels"])
-                     for tok, lab in zip(row_ids, row_labels) if tok == c["pad"])]
-    v["lab2b.collator"] = ok(
-        "a DataCollatorForLanguageModeling(tokenizer, mlm=False) sets padded label positions "
-        "to -100") if masks else fail(
-        "expected DataCollatorForLanguageModeling(tokenizer, mlm=False), which sets padded "
-        "label positions to -100; " + ("none found" if not facts.get("collators")
-                                        else "the collator found does not"))
+    batches = facts.get("collators", [])
+    masks = [c for c in batches if c["rows_match"] and c["labels_masked"]
+             and c["pad_positions"] > 0]
+    if masks:
+        v["lab2b.collator"] = ok(
+            "a DataCollatorForLanguageModeling(tokenizer, mlm=False) set the padded label "
+            "positions of a tokenized WikiText dataset's first rows to -100 and kept the "
+            "others (measured on the batch it made)")
+    else:
+        if not batches:
+            seen = ("no batch of a collator on a tokenized WikiText dataset was measured "
+                    "(none found, or it could not collate the datasets' first rows)")
+        elif not any(c["rows_match"] for c in batches):
+            seen = ("the collated batches do not hold the datasets' first rows as they are (an "
+                    "mlm=True collator replaces tokens)")
+        elif not any(c["rows_match"] and c["labels_masked"] for c in batches):
+            seen = ("the collated labels are not the input ids with the padded positions set "
+                    "to -100")
+        else:
+            seen = "the collated rows hold no padding, so no masking was seen"
+        v["lab2b.collator"] = fail(
+            "expected DataCollatorForLanguageModeling(tokenizer, mlm=False), which sets "
+            f"padded label positions to -100; {seen}")
     return v
 
 

@@ -4,7 +4,9 @@ Runs as the last cell in the student's kernel (inside the sandbox). Finds object
 never by variable name, writes plain JSON, and saves what the grader measures outside the
 kernel (measure_lab2.py): every trained model (full weights or LoRA adapter, safetensors),
 the tokenizers (``tokenizerK``) and the tokenized datasets (``datasetK``, Arrow files) it
-finds. Claims about these objects count only through what is measured from the files.
+finds, and the batch each DataCollatorForLanguageModeling it finds makes of each saved
+dataset's first rows (``collated/collatedK.json``). Claims about these objects count only
+through what is measured from the files.
 Self-contained: copied into the sandbox, imports neither the grader nor the solution.
 """
 
@@ -104,13 +106,59 @@ def _dataset_facts(name: str, ds: Any) -> dict:
     return facts
 
 
-def _collator_facts(collator: Any, tokenizer: Any) -> dict:
-    pad = tokenizer.pad_token_id if tokenizer is not None else 0
-    features = [{"input_ids": [5, 6, 7, pad, pad]}, {"input_ids": [8, 9, 10, 11, pad]}]
+COLLATE_ROWS = 4  # first rows of each saved dataset that each collator found collates
+MAX_COLLATED = 16  # collated batches saved (collators x datasets)
+MAX_COLLATED_WIDTH = 4096  # a batch wider than this is not saved
+COLLATED = "collated"  # the outbox folder of the collated batches (collatedK.json)
+
+
+def _collate(collator: Any, dataset: Any, dataset_name: str, tokenizer_name: str | None,
+             out: Path, index: int) -> str:
+    """``collator`` applied to the first rows of ``dataset`` (input_ids, and attention_mask
+    when present, as a Trainer hands them over), saved as plain JSON for the measurement
+    job: ``collated/collated<index>.json`` naming the dataset and tokenizer folders."""
+    if index >= MAX_COLLATED:
+        return "not saved: too many"
+    keep = [c for c in ("input_ids", "attention_mask") if c in dataset.column_names]
+    head = dataset.select(range(min(COLLATE_ROWS, dataset.num_rows))).with_format(None)
+    features = [{c: list(row[c]) for c in keep} for row in head]
     batch = collator(features)
-    return {"mlm": bool(getattr(collator, "mlm", False)),
-            "labels": batch["labels"].tolist(), "input_ids": batch["input_ids"].tolist(),
-            "pad": pad}
+    saved = {"dataset": dataset_name, "tokenizer": tokenizer_name}
+    for key in ("input_ids", "attention_mask", "labels"):
+        if key in batch:
+            value = batch[key]
+            saved[key] = [[int(x) for x in row] for row in
+                          (value.tolist() if hasattr(value, "tolist") else value)]
+    if max((len(r) for r in saved.get("input_ids", [])), default=0) > MAX_COLLATED_WIDTH:
+        return "not saved: too wide"
+    (out / COLLATED).mkdir(exist_ok=True)
+    target = out / COLLATED / f"collated{index}.json"
+    target.write_text(json.dumps(saved))
+    return target.stem
+
+
+def _collator_facts(collators: list[tuple[str, Any]], datasets: list[tuple[str, Any]],
+                    out: Path, saved: dict[int, str], errors: list[str]) -> list[dict]:
+    """Every collator found applied to the first rows of every dataset saved for the
+    measurement job (``datasets``: folder name, dataset); the batches are saved, and what
+    the kernel says about them is only a pointer: the measurement job checks each batch
+    against the saved dataset's rows and the collator's saved tokenizer."""
+    facts, count = [], 0
+    for name, collator in collators:
+        entry = {"name": name, "batches": []}
+        tokenizer = getattr(collator, "tokenizer", None)
+        tokenizer_name = _save(tokenizer, "tokenizer", out, saved) if tokenizer is not None \
+            else None
+        for dataset_name, dataset in datasets:
+            try:
+                entry["batches"].append(_collate(collator, dataset, dataset_name,
+                                                 tokenizer_name, out, count))
+                count += 1
+            except Exception as exc:  # noqa: BLE001 - reported as data
+                errors.append(f"collator {name} on {dataset_name}: {type(exc).__name__}: "
+                              f"{exc}"[:300])
+        facts.append(entry)
+    return facts
 
 
 def _objects(namespace: dict) -> list[tuple[str, Any]]:
@@ -138,14 +186,13 @@ def collect(namespace: dict, outbox: str) -> None:
 
     out = Path(outbox)
     out.mkdir(parents=True, exist_ok=True)
-    facts: dict[str, Any] = {"tokenizers": [], "datasets": [], "loaders": [], "collators": [],
-                             "errors": []}
-    tokenizer = None
+    facts: dict[str, Any] = {"tokenizers": [], "datasets": [], "loaders": [], "errors": []}
     saved: dict[int, str] = {}  # objects saved for the measurement job: id -> folder
+    collators: dict[int, tuple[str, Any]] = {}  # id -> (where found, collator)
+    saved_sets: list[tuple[str, Any]] = []  # (folder, dataset) of the datasets saved
     for name, value in _objects(namespace):
         try:
             if isinstance(value, PreTrainedTokenizerBase):
-                tokenizer = tokenizer or value
                 facts["tokenizers"].append({
                     "name": name, "pad": value.pad_token, "eos": value.eos_token,
                     "saved": _save(value, "tokenizer", out, saved)})
@@ -156,13 +203,19 @@ def collect(namespace: dict, outbox: str) -> None:
                     entry = _dataset_facts(name if key is None else f"{name}[{key}]", part)
                     if "input_ids" in part.column_names:
                         entry["saved"] = _save(part, "dataset", out, saved)
+                        if entry["saved"].startswith("dataset") and all(
+                                p is not part for _, p in saved_sets):
+                            saved_sets.append((entry["saved"], part))
                     facts["datasets"].append(entry)
             elif isinstance(value, DataLoader):
                 facts["loaders"].append({"name": name, "batch_size": value.batch_size,
                                          "rows": len(value.dataset),
                                          "shuffled": isinstance(value.sampler, RandomSampler)})
+                if isinstance(value.collate_fn, DataCollatorForLanguageModeling):
+                    collators.setdefault(id(value.collate_fn), (f"{name}.collate_fn",
+                                                                value.collate_fn))
             elif isinstance(value, DataCollatorForLanguageModeling):
-                facts["collators"].append(_collator_facts(value, tokenizer or value.tokenizer))
+                collators.setdefault(id(value), (name, value))
         except Exception as exc:  # noqa: BLE001 - one odd object must not hide the rest
             facts["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
     facts["train_calls"] = list(RECORD["train_calls"])
@@ -181,4 +234,11 @@ def collect(namespace: dict, outbox: str) -> None:
                 "mode": calls[-1]["mode"], "why": calls[-1]["why"]} if calls else None})
         except Exception as exc:  # noqa: BLE001
             facts["errors"].append(f"trainer {i}: {type(exc).__name__}: {exc}")
+        collator = getattr(trainer, "data_collator", None)
+        if isinstance(collator, DataCollatorForLanguageModeling):
+            collators.setdefault(id(collator), (f"trainer {i}", collator))
+    # Every collator found, on the first rows of every dataset saved: the batches are saved
+    # for the measurement job, which alone decides whether they mask the padding.
+    facts["collators"] = _collator_facts(list(collators.values()), saved_sets, out, saved,
+                                         facts["errors"])
     (out / "facts.json").write_text(json.dumps(facts, default=str))

@@ -181,11 +181,12 @@ class Lab2Plan:
                      if all(r in keys for r in rows)), None)
 
     def _measured_facts(self, facts: Mapping, measurement: Mapping) -> dict:
-        """``facts`` with what the kernel said about its tokenizers, datasets and loads
-        replaced by what the measurement job measured from the files it saved: tokenizers
-        as loaded (the first one the notebook loaded among them), datasets whose rows are
-        WikiText's rows as GPT-2 tokenizes them, and the kernel's record of loading GPT-2
-        only when a saved tokenizer is GPT-2's."""
+        """``facts`` with what the kernel said about its tokenizers, datasets, collators and
+        loads replaced by what the measurement job measured from the files it saved:
+        tokenizers as loaded (the first one the notebook loaded among them), datasets whose
+        rows are WikiText's rows as GPT-2 tokenizes them, the batches the collators made of
+        those datasets' first rows, and the kernel's record of loading GPT-2 only when a
+        saved tokenizer is GPT-2's."""
         reference = [list(self.tokenizer(t)["input_ids"]) for t in PROBE_TEXTS]
         tokenizers = [{"name": name, "pad": t["pad"], "eos": t["eos"]}
                       for name, t in measurement.get("tokenizers", {}).items()
@@ -206,8 +207,18 @@ class Lab2Plan:
                  for e in facts.get("loaded_tokenizers", [])[:1]
                  if isinstance(e, Mapping) and isinstance(measured.get(e.get("saved")), Mapping)
                  and "error" not in measured[e["saved"]]]
+        # The collators as measured: batches made of the first rows of a dataset accepted
+        # above (what the kernel says about its collators is no evidence).
+        accepted = {d["name"] for d in sets}
+        collators = [{"rows_match": c["rows_match"] is True,
+                      "labels_masked": c["labels_masked"] is True,
+                      "pad_positions": c["pad_positions"]}
+                     for c in measurement.get("collated", {}).values()
+                     if isinstance(c, Mapping) and "error" not in c
+                     and c.get("dataset") in accepted]
         return {**facts, "tokenizers": tokenizers, "datasets": sets, "loaded_tokenizers": first,
-                "loaded": list(facts.get("loaded", [])) if gpt2 else []}
+                "loaded": list(facts.get("loaded", [])) if gpt2 else [],
+                "collators": collators}
 
     def judge_notebook(self, facts: Mapping, measurement: Mapping | None
                        ) -> dict[str, CheckResult]:

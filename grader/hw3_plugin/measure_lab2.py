@@ -9,12 +9,16 @@ It reads what the notebook's facts cell saved (``previous-outbox/``):
 - the tokenizers (``tokenizerK``, loaded without remote code): pad and end-of-text tokens
   and the ids they give the grader's probe texts;
 - the tokenized datasets (``datasetK``, Arrow files): rows, columns, format, the first
-  rows' ids, whether labels equal input_ids.
+  rows' ids, whether labels equal input_ids;
+- the batches each data collator made of a saved dataset's first rows
+  (``collated/collatedK.json``): whether they are that dataset's rows, and whether the
+  labels are the input ids with every pad position (the collator's saved tokenizer's pad
+  id) set to -100, as ``DataCollatorForLanguageModeling(mlm=False)`` makes them.
 Only numbers and short lists come back: no weights reach the grader's process or the job
 cache. It runs on the GPU when its job is given one.
 
-Self-contained (standard library, torch, transformers, peft): never imports the grader or
-the solution.
+Self-contained (standard library, torch, transformers, datasets, peft): never imports the
+grader or the solution.
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ def measure(student: Any, args: dict) -> dict:
     del pretrained
     result["tokenizers"] = _artifacts(inbox, "tokenizer", _tokenizer, args)
     result["datasets"] = _artifacts(inbox, "dataset", _dataset, args)
+    result["collated"] = _collated_batches(inbox)
     pattern = re.compile(args["pattern"])
     folders = sorted(p for p in inbox.iterdir() if p.is_dir() and pattern.fullmatch(p.name)) \
         if inbox.is_dir() else []
@@ -187,6 +192,89 @@ def _dataset(folder: Path, args: dict) -> dict:
             "format": str(ds.format.get("type")), "head": ids,
             "labels_equal_ids": bool(ids) and "labels" in ds.column_names
             and all(list(r["labels"]) == list(r["input_ids"]) for r in rows)}
+
+
+COLLATED = "collated"  # the facts cell's folder of collated batches
+COLLATED_FILE = re.compile(r"collated\d{1,2}\.json")
+MAX_COLLATED_BYTES = 2_000_000
+MAX_COLLATED_ROWS = 16
+IGNORE = -100  # the label of a position the loss skips
+
+
+def _collated_batches(inbox: Path) -> dict[str, dict]:
+    """``collated(file, inbox)`` of every ``collated/collatedK.json`` (or its error)."""
+    folder = inbox / COLLATED
+    files = sorted(p for p in folder.iterdir() if COLLATED_FILE.fullmatch(p.name)
+                   and p.is_file() and not p.is_symlink()) \
+        if folder.is_dir() and not folder.is_symlink() else []
+    found: dict[str, dict] = {}
+    for file in files:
+        try:
+            found[file.stem] = collated(file, inbox)
+        except Exception as exc:  # noqa: BLE001 - the student's files: reported as data
+            found[file.stem] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return found
+
+
+def _int_rows(value: Any, what: str) -> list[list[int]]:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(row, list) and all(type(x) is int for x in row) for row in value):
+        raise ValueError(f"{what} is not a list of rows of integers")
+    return value
+
+
+def _padded(row: list[int], data: list[int], pad: int | None) -> bool:
+    """``row`` is ``data``, or ``data`` with pad ids before or after it."""
+    if row == data:
+        return True
+    extra = len(row) - len(data)
+    if pad is None or extra <= 0:
+        return False
+    return (row[:len(data)] == data and all(t == pad for t in row[len(data):])) or \
+        (row[extra:] == data and all(t == pad for t in row[:extra]))
+
+
+def collated(file: Path, inbox: Path) -> dict:
+    """One collated batch measured against the saved dataset and tokenizer it names.
+
+    ``rows_match``: its input ids are the dataset's first rows (padded with the pad id to
+    the batch's width, or as they are); ``labels_masked``: its labels are its input ids
+    with every pad-id position set to -100 and every other one kept (what
+    ``DataCollatorForLanguageModeling(mlm=False)`` makes); ``pad_positions``: how many pad
+    positions the batch holds (none: the masking was not seen).
+    """
+    import datasets
+    from transformers import AutoTokenizer
+
+    if file.stat().st_size > MAX_COLLATED_BYTES:
+        return {"error": "too large"}
+    batch = json.loads(file.read_text(encoding="utf-8"))
+    if not isinstance(batch, dict):
+        return {"error": "not a batch"}
+    name, tokenizer_name = batch.get("dataset"), batch.get("tokenizer")
+    if not (isinstance(name, str) and ARTIFACT.fullmatch(name) and name.startswith("dataset")):
+        return {"error": "names no saved dataset"}
+    ids = _int_rows(batch.get("input_ids"), "input_ids")
+    labels = _int_rows(batch.get("labels"), "labels")
+    if len(ids) > MAX_COLLATED_ROWS or [len(r) for r in ids] != [len(r) for r in labels]:
+        return {"error": "input_ids and labels differ in shape"}
+    pad = None
+    if isinstance(tokenizer_name, str) and ARTIFACT.fullmatch(tokenizer_name) \
+            and tokenizer_name.startswith("tokenizer") and (inbox / tokenizer_name).is_dir():
+        pad = AutoTokenizer.from_pretrained(str(inbox / tokenizer_name),
+                                            trust_remote_code=False).pad_token_id
+    ds = datasets.load_from_disk(str(inbox / name))
+    if not isinstance(ds, datasets.Dataset) or "input_ids" not in ds.column_names \
+            or ds.num_rows < len(ids):
+        return {"error": "its dataset has fewer rows or no input_ids"}
+    head = ds.select(range(len(ids))).with_format(None)
+    rows = [[int(x) for x in r["input_ids"]] for r in head]
+    return {"dataset": name, "rows": len(ids), "pad": pad,
+            "rows_match": all(_padded(b, r, pad) for b, r in zip(ids, rows)),
+            "labels_masked": all(lab == (IGNORE if tok == pad else tok)
+                                 for row, row_labels in zip(ids, labels)
+                                 for tok, lab in zip(row, row_labels)),
+            "pad_positions": sum(tok == pad for row in ids for tok in row)}
 
 
 def _load_pretrained(base: str) -> Any:

@@ -31,7 +31,9 @@ NOTEBOOK_EXPECTS = {
     "lab2a.load": 'GPT-2 and its tokenizer loaded with from_pretrained("gpt2")',
     "lab2b.subsets": "tokenized 10% subsets of the train and validation splits",
     "lab2b.columns": "the text column removed and the datasets in torch format",
-    "lab2b.collator": "a DataCollatorForLanguageModeling with mlm=False (pad labels masked)",
+    "lab2b.collator": "a DataCollatorForLanguageModeling with mlm=False that masks the pad "
+                      "labels (the grader applies each one your notebook made to the first "
+                      "rows of your tokenized datasets)",
     "lab2d.eval_epoch": "a Trainer fine-tuning the full GPT-2, evaluating every epoch on "
                         "the validation set",
     "lab2d.log_epoch": "a Trainer fine-tuning the full GPT-2, logging every epoch",

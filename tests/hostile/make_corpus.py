@@ -678,11 +678,11 @@ def _symlinked_folder(folder: Path, targets: Targets) -> None:
 
 LAB1_ALL = (*LAB1_PROBE_ITEMS, "lab1f")
 LAB2_ALL = ("lab2a", "lab2b", "lab2c", "lab2d", "lab2e")
-# What the kernel reports about its own objects with no file the measurement job can check
-# (a collator is behaviour, not data): a notebook that replaces the grader's facts
-# collector can claim it. (The tokenizer, dataset and loading checks count only what the
-# measurement job measured from the files the facts cell saved.)
-SELF_REPORTED = ("lab2b.collator",)
+# What the kernel reports about its own objects counts only through files the facts cell
+# saves and the measurement job measures (tokenizers, datasets, the batches each collator
+# made of the saved datasets' first rows, trained models): a notebook that replaces the
+# grader's facts collector keeps nothing of Lab 2.
+SELF_REPORTED: tuple[str, ...] = ()
 
 ATTACKS = (
     Attack("import-loop", "an infinite loop while the notebook's code is loaded (a decorator "
@@ -949,10 +949,9 @@ BATCH_ATTACKS = (
 )
 
 
-KNOWN_LIMIT = ("the check kept here (lab2b.collator) reads what the student's kernel "
-               "reports about its collator; a notebook that replaces the grader's facts "
-               "collector can claim it. Tokenizers, datasets and trained models count only "
-               "as measured from saved files by a job the notebook cannot reach.")
+KNOWN_LIMIT = ("a check kept here reads what the student's kernel reports; tokenizers, "
+               "datasets, collated batches and trained models count only as measured from "
+               "saved files by a job the notebook cannot reach.")
 
 
 def main(argv: list[str] | None = None) -> int:
