@@ -51,3 +51,16 @@ def test_the_fast_path_loses_exactly_what_the_faithful_run_loses(graded, name):
             assert message.endswith(note), (check_id, message)
         else:
             assert "fast path" not in message, (check_id, message)
+
+
+def test_no_training_note_contradicts_its_verdict():
+    """Every note the training checks may carry reads neither as a pass on a failed check
+    nor as a failure on a passed one (tests/message_tone.py)."""
+    from hw3_plugin import public
+    from hw3_plugin.checks_lab2 import TRAINING_NOTES
+    from message_tone import contradiction
+
+    wrong = [(check, passed, note) for check in ("lab2d.trained", "lab2e.trained")
+             for passed in (True, False) for note in TRAINING_NOTES
+             if contradiction(passed, public.notebook_message(check, passed) + note)]
+    assert not wrong, wrong
