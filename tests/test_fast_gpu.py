@@ -22,7 +22,8 @@ def _run(rows, eval_rows, **config) -> tuple:
     model = AutoModelForCausalLM.from_pretrained(
         SOURCE.gpt2_dir, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0).cuda()
     result = train_causal_lm(model, rows, eval_rows, FastTrainConfig(
-        epochs=2, warmup_steps=5, learning_rate=1e-3, pack_multiple=64, **config))
+        **{"epochs": 2, "warmup_steps": 5, "learning_rate": 1e-3, "pack_multiple": 64,
+           **config}))
     return result, model
 
 
@@ -44,7 +45,9 @@ def test_cuda_graph_steps_equal_eager_steps():
     fp32_losses = batch_losses(eager_model, rows, batches, bf16=False)
     assert batch_losses(eager_model, rows, batches, bf16=True) == pytest.approx(
         fp32_losses, rel=1e-2)
-    default, _ = _run(rows, eval_rows)  # bf16 autocast and graphs
+    # bf16 autocast and graphs, at the handout's learning rate (at 1e-3 this 2-layer model's
+    # bf16 trajectory diverged to non-finite losses on the H200, 2026-11-30)
+    default, _ = _run(rows, eval_rows, learning_rate=5e-5)
     assert all(math.isfinite(loss) for loss in default.step_losses)
 
 

@@ -152,7 +152,9 @@ def test_any_deviation_is_left_to_train_with_its_reason(data, tmp_path, case):
     overrides, reason = DEVIATIONS[case]
     trainer = make_trainer(data, tmp_path, **overrides)
     before, state = weights(trainer.model), trainer.state
+    rng = torch.random.get_rng_state()
     assert fast_train(trainer) == (None, reason)
+    assert torch.equal(torch.random.get_rng_state(), rng)  # train() draws as it would have
     assert reason in REASONS
     assert trainer.state is state and trainer.state.global_step == 0
     after = weights(trainer.model)

@@ -289,8 +289,15 @@ def fast_train(trainer: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None
     `REASONS`."""
     if args or kwargs:
         return None, WHY["arguments"]
+    # Reading the Trainer runs the student's collator: whatever it draws from torch's
+    # generators is given back, so a run left to train() draws what it would have drawn.
+    cpu_rng = torch.random.get_rng_state()
+    cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
     plan = plan_fast_run(trainer)
     if isinstance(plan, str):
+        torch.random.set_rng_state(cpu_rng)
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state_all(cuda_rng)
         return None, plan
     model = trainer.model.to(trainer.args.device)
     before = {name: value.detach().clone() for name, value in model.state_dict().items()}
