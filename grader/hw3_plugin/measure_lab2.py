@@ -160,15 +160,17 @@ HEAD_ROWS = 8  # first rows of a dataset whose ids come back
 
 def _artifacts(inbox: Path, kind: str, measure_one: Any, args: dict) -> dict[str, dict]:
     """``measure_one(folder, args)`` of every ``<kind>K`` folder (or its error)."""
-    found: dict[str, dict] = {}
     folders = sorted(p for p in inbox.iterdir() if p.is_dir() and ARTIFACT.fullmatch(p.name)
                      and p.name.startswith(kind)) if inbox.is_dir() else []
-    for folder in folders:
-        try:
-            found[folder.name] = measure_one(folder, args)
-        except Exception as exc:  # noqa: BLE001 - the student's files: reported as data
-            found[folder.name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-    return found
+    return {folder.name: _or_error(measure_one, folder, args) for folder in folders}
+
+
+def _or_error(measure_one: Any, *args: Any) -> dict:
+    """``measure_one(*args)``, or the error it met (the student's files: reported as data)."""
+    try:
+        return measure_one(*args)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 def _tokenizer(folder: Path, args: dict) -> dict:
@@ -207,13 +209,7 @@ def _collated_batches(inbox: Path) -> dict[str, dict]:
     files = sorted(p for p in folder.iterdir() if COLLATED_FILE.fullmatch(p.name)
                    and p.is_file() and not p.is_symlink()) \
         if folder.is_dir() and not folder.is_symlink() else []
-    found: dict[str, dict] = {}
-    for file in files:
-        try:
-            found[file.stem] = collated(file, inbox)
-        except Exception as exc:  # noqa: BLE001 - the student's files: reported as data
-            found[file.stem] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-    return found
+    return {file.stem: _or_error(collated, file, inbox) for file in files}
 
 
 def _int_rows(value: Any, what: str) -> list[list[int]]:
