@@ -169,6 +169,14 @@ def test_a_callback_or_arguments_to_train_are_left_alone(data, tmp_path):
     assert fast_train(trainer, resume_from_checkpoint=False) == (None, WHY["arguments"])
 
 
+def test_a_trainer_the_fast_path_cannot_read_is_left_to_train(data, tmp_path):
+    def broken(features):
+        raise ValueError("a collator of the student's that fails")
+
+    trainer = make_trainer(data, tmp_path, data_collator=broken)
+    assert fast_train(trainer) == (None, WHY["unreadable_trainer"])
+
+
 def test_a_failure_midway_puts_the_weights_back(data, tmp_path, monkeypatch):
     trainer = make_trainer(data, tmp_path)
     before = weights(trainer.model)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import inspect
 import json
 import logging
@@ -417,7 +418,7 @@ def _fast_startup() -> str:
 
     modules: list[tuple[str, str]] = [("hw3_solution", ""), ("hw3_solution.fast", "")]
     for name in FAST_MODULES:
-        module = __import__(f"{fast_package.__name__}.{name}", fromlist=[name])
+        module = importlib.import_module(f"{fast_package.__name__}.{name}")
         source = inspect.getsource(module) + f"\n__grader_reference__ = {REFERENCE_CANARY!r}\n"
         modules.append((module.__name__, compile_hidden(source)))
     return FAST_STARTUP.format(modules=modules,

@@ -88,6 +88,7 @@ WHY = {
               "DataCollatorForLanguageModeling(tokenizer, mlm=False) masks it with -100)",
     "arguments": 'train() called with arguments',
     "failed": "the fast path failed; the student's own train() ran instead",
+    "unreadable_trainer": "a Trainer whose data or collator the fast path could not read",
 }
 REASONS = frozenset([*WHY.values(), *(f"TrainingArguments({name}) other than {wanted!r}"
                                       for name, wanted in FIXED_ARGUMENTS.items())])
@@ -293,7 +294,10 @@ def fast_train(trainer: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None
     # generators is given back, so a run left to train() draws what it would have drawn.
     cpu_rng = torch.random.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    plan = plan_fast_run(trainer)
+    try:
+        plan = plan_fast_run(trainer)
+    except Exception:  # noqa: BLE001 - an odd Trainer is the student's train()'s business
+        plan = WHY["unreadable_trainer"]
     if isinstance(plan, str):
         torch.random.set_rng_state(cpu_rng)
         if cuda_rng is not None:
