@@ -47,7 +47,7 @@ class _JobTimes(logging.Handler):
 
 def measure(sample: Path, runs: int, out_root: Path, data: str = "fixtures",
             gpu: str = "auto", memory_mb: int | None = None, fast_training: str = "auto",
-            job_workers: int | None = None) -> dict:
+            job_workers: int | None = None, threads: int | None = None) -> dict:
     """Grade `sample` `runs` times; the wall seconds of each run, each job's seconds and the
     report's checks (`fast_training`: the setting of that name)."""
     seconds = []
@@ -56,7 +56,8 @@ def measure(sample: Path, runs: int, out_root: Path, data: str = "fixtures",
     engine.addHandler(times)
     engine.setLevel(logging.INFO)
     extra = {**({"memory_mb": memory_mb} if memory_mb else {}),
-             **({"job_workers": job_workers} if job_workers else {})}
+             **({"job_workers": job_workers} if job_workers else {}),
+             **({"threads": threads} if threads else {})}
     try:
         for run in range(runs):
             out = out_root / f"run{run}"
@@ -80,6 +81,7 @@ def measure(sample: Path, runs: int, out_root: Path, data: str = "fixtures",
         "median_seconds": round(statistics.median(seconds), 1),
         "score": f"{report.auto_points}/{report.auto_max}", "isolation": report.isolation,
         "data": data, "gpu": report.gpu or "", "fast_training": fast_training,
+        "job_workers": job_workers, "threads": threads,
         "job_seconds": times.seconds,
         "checks": {c.check_id: [c.passed, c.detail or c.seen or c.message]
                    for item in report.items for c in item.checks},
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="memory limit of a sandboxed process, MiB")
     parser.add_argument("--job-workers", type=int, default=None,
                         help="sandbox jobs of the submission run at once (default: the kit's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of each sandboxed job (default: the kit's)")
     parser.add_argument("--fast-training", default="auto",
                         help="the fast_training setting, or several (e.g. 'off,on': graded "
                         "once each, side by side: each job's seconds and every check)")
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return _side_by_side(sample, args, choices)
     with tempfile.TemporaryDirectory(prefix="hw3-bench-") as tmp:
         figures = measure(sample, args.runs, Path(tmp), args.data, args.gpu, args.memory_mb,
-                          choices[0], args.job_workers)
+                          choices[0], args.job_workers, args.threads)
     print(f"grading one submission ({figures['sample']}, {figures['score']}, isolation "
           f"{figures['isolation']}, {figures['cpus']} CPUs): median {figures['median_seconds']} s"
           f" over {figures['runs']} runs {figures['seconds']} (goal < 60 s, stretch < 30 s)")
@@ -138,7 +142,7 @@ def _side_by_side(sample: Path, args: argparse.Namespace, choices: list[str]) ->
     for choice in choices:
         with tempfile.TemporaryDirectory(prefix="hw3-bench-") as tmp:
             runs[choice] = measure(sample, args.runs, Path(tmp), args.data, args.gpu,
-                                   args.memory_mb, choice, args.job_workers)
+                                   args.memory_mb, choice, args.job_workers, args.threads)
         if args.json:
             args.json.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
     print("| | " + " | ".join(f"fast_training={c}" for c in choices) + " |")
