@@ -14,11 +14,12 @@ from hw3_fixtures.sources import DataSource
 from hw3_solution import lab_llm
 from hw3_solution.fast import trainer_recipe
 from hw3_solution.fast.lm_data import read_wikitext_rows
-from hw3_solution.fast.trainer_recipe import REASONS, WHY, fast_train, trainer_orders
+from hw3_solution.fast.trainer_recipe import REASONS, WHY, fast_train, trainer_batches
 from peft import LoraConfig, get_peft_model
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    PrinterCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -74,7 +75,7 @@ def weights(model) -> dict[str, torch.Tensor]:
 
 def test_the_order_is_the_batches_train_draws(data, tmp_path):
     trainer = make_trainer(data, tmp_path, eval_strategy="no")  # only training batches
-    orders = trainer_orders(trainer, 3)
+    drawn = trainer_batches(trainer.get_train_dataloader(), 3)
     seen = []
     collate = trainer.data_collator
 
@@ -87,10 +88,10 @@ def test_the_order_is_the_batches_train_draws(data, tmp_path):
     trainer.train()
     rows = torch.stack([data.train_dataset[i]["input_ids"] for i in range(len(
         data.train_dataset))])
-    drawn = [rows[batch] for order in orders for batch in order.split(8)]
-    assert len(drawn) == len(seen) == 24
-    assert all(torch.equal(a, b) for a, b in zip(drawn, seen))
-    assert not torch.equal(orders[0], orders[1])  # a new shuffle each epoch
+    batches = [rows[batch] for epoch in drawn for batch in epoch]
+    assert len(batches) == len(seen) == 24
+    assert all(torch.equal(a, b) for a, b in zip(batches, seen))
+    assert not torch.equal(drawn[0][0], drawn[1][0])  # a new shuffle each epoch
 
 
 @pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
@@ -115,6 +116,19 @@ def test_the_recipe_trains_to_the_losses_train_gives(data, tmp_path, lora):
             assert math.isclose(a[key], b[key], rel_tol=1e-4, abs_tol=1e-12), (key, a, b)
     trained, reference = weights(fast.model), weights(faithful.model)
     assert all(torch.allclose(trained[k], reference[k], atol=1e-4) for k in reference)
+    assert fast.model.training == faithful.model.training  # the last evaluation's mode
+    assert all(p.grad is None for p in fast.model.parameters())
+
+
+def test_the_batch_size_is_the_one_train_uses(data, tmp_path):
+    """The Trainer fixes its batch size when it is made; arguments changed later do not
+    move it, in train() or in the fast path."""
+    faithful = make_trainer(data, tmp_path, "faithful")
+    faithful.args.per_device_train_batch_size = 4
+    faithful.train()
+    fast = make_trainer(data, tmp_path, "fast")
+    fast.args.per_device_train_batch_size = 4
+    assert fast_train(fast)[0].global_step == faithful.state.global_step == 24
 
 
 def test_with_dropout_the_final_evaluation_is_within_two_percent(data, tmp_path):
@@ -135,6 +149,13 @@ class _Stopper(TrainerCallback):
     pass
 
 
+class _QuietStopper(PrinterCallback):
+    """A subclass of a callback the recipe allows: its own code is not the Trainer's."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        control.should_training_stop = state.global_step >= 2
+
+
 DEVIATIONS = {
     "no collator": ({"data_collator": default_data_collator}, WHY["labels"]),
     "subclass": ({"trainer_class": _Subclass}, WHY["subclass"]),
@@ -144,6 +165,8 @@ DEVIATIONS = {
     "cosine": ({"lr_scheduler_type": "cosine"}, WHY["schedule"]),
     "eval steps": ({"eval_strategy": "steps", "eval_steps": 4}, WHY["eval_strategy"]),
     "no clipping": ({"max_grad_norm": 0.0}, WHY["clipping"]),
+    "epoch checkpoints": ({"save_strategy": "epoch"}, WHY["save_strategy"]),
+    "compiled": ({"torch_compile": True}, "TrainingArguments(torch_compile) other than False"),
 }
 
 
@@ -162,9 +185,10 @@ def test_any_deviation_is_left_to_train_with_its_reason(data, tmp_path, case):
 
 
 def test_a_callback_or_arguments_to_train_are_left_alone(data, tmp_path):
-    trainer = make_trainer(data, tmp_path)
-    trainer.add_callback(_Stopper())
-    assert fast_train(trainer) == (None, WHY["callbacks"])
+    for callback in (_Stopper(), _QuietStopper()):
+        trainer = make_trainer(data, tmp_path)
+        trainer.add_callback(callback)
+        assert fast_train(trainer) == (None, WHY["callbacks"])
     trainer = make_trainer(data, tmp_path)
     assert fast_train(trainer, resume_from_checkpoint=False) == (None, WHY["arguments"])
 
@@ -205,3 +229,55 @@ def test_rows_the_fast_mode_cannot_take_are_named():
     assert trainer_recipe.token_rows(Dataset.from_dict(masked), 0, 1) == WHY["too_long"]
     assert trainer_recipe.token_rows(Dataset.from_dict({"text": ["a"]}), 0, 9) \
         == WHY["no_input_ids"]
+
+
+def test_what_the_trainer_was_given_besides_the_recipe_is_left_alone(data, tmp_path):
+    trainer = make_trainer(data, tmp_path)
+    trainer.compute_metrics = lambda prediction: {"zero": 0.0}
+    assert fast_train(trainer) == (None, WHY["metrics"])
+    trainer = make_trainer(data, tmp_path)
+    trainer.optimizer_cls_and_kwargs = (torch.optim.SGD, {"lr": 0.0})
+    assert fast_train(trainer) == (None, WHY["own_optimizer"])
+    trainer = make_trainer(data, tmp_path)
+    trainer.model = AutoModelForCausalLM.from_pretrained(SOURCE.gpt2_dir)
+    assert fast_train(trainer) == (None, WHY["model_replaced"])
+
+
+def test_a_second_train_call_is_left_to_train(data, tmp_path):
+    trainer = make_trainer(data, tmp_path)
+    assert fast_train(trainer)[1] is None
+    assert fast_train(trainer) == (None, WHY["second_call"])
+
+
+def test_extra_model_inputs_are_left_alone(data, tmp_path):
+    with_types = data.train_dataset.map(
+        lambda row: {"token_type_ids": [1] * len(row["input_ids"])})
+    trainer = make_trainer(data, tmp_path)
+    trainer.train_dataset = with_types
+    assert fast_train(trainer) == (None, WHY["extra_inputs"])
+
+
+def test_a_notebook_reading_checkpoints_is_left_to_train(data, tmp_path, monkeypatch):
+    """The plug-in marks a notebook whose code names checkpoints (only train() writes
+    them): the kernel record's FAST_OFF (grader/hw3_plugin/plugin.py, FAST_OFF)."""
+    import sys
+    import types
+
+    import nbformat
+    from hw3_plugin.plugin import FAST_OFF, _reads_checkpoints
+
+    record = types.ModuleType("hw3_kernel_record")
+    monkeypatch.setitem(sys.modules, "hw3_kernel_record", record)
+    exec(FAST_OFF, {})  # noqa: S102 - the grader's own startup text
+    trainer = make_trainer(data, tmp_path)
+    assert fast_train(trainer) == (None, WHY["checkpoints"])
+
+    class Notebook:
+        def __init__(self, *sources):
+            self.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+
+        def sanitized(self):
+            return nbformat.v4.new_notebook(cells=self.cells)
+
+    assert _reads_checkpoints(Notebook("trainer.train()", "load('out/checkpoint-800')"))
+    assert not _reads_checkpoints(Notebook("trainer.train()", "trainer.save_model()"))

@@ -278,6 +278,8 @@ def _plan_lab2(batch: Hw3Batch, nb, ctx: SubmissionContext) -> list[Job]:
             + "\n__hw3_collect_facts__ = collect\ndel collect\n",
             "02-hw3-hidden.py": NOTEBOOK_STARTUP,
             **({"03-hw3-fast.py": batch.fast_startup} if batch.fast_startup else {}),
+            **({"04-hw3-fast-off.py": FAST_OFF} if batch.fast_startup
+               and _reads_checkpoints(nb) else {}),
         },
     ))
     jobs.append(_job(  # no student code: measures the files the notebook saved
@@ -401,6 +403,18 @@ for _name, _blob in {modules!r}:
 _sys.modules["hw3_kernel_record"].FAST = _sys.modules[{recipe!r}].fast_train
 del _sys, _types, _name, _blob, _module
 """
+
+
+# A notebook whose code names the Trainer's checkpoints (which only its own train() writes)
+# is left to it: the fast path then says so (trainer_recipe.WHY["checkpoints"]).
+FAST_OFF = 'import sys as _sys\n_sys.modules["hw3_kernel_record"].FAST_OFF = True\ndel _sys\n'
+
+
+def _reads_checkpoints(nb) -> bool:
+    """Whether a code cell of the notebook names a checkpoint (``checkpoint-800``,
+    ``resume_from_checkpoint``, ``get_last_checkpoint``)."""
+    return any(cell.get("cell_type") == "code" and "checkpoint" in cell.source.lower()
+               for cell in nb.sanitized().cells)
 
 
 def _fast_training(choice: str, gpu: bool) -> bool:

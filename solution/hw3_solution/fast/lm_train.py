@@ -85,7 +85,7 @@ def linear_schedule(total_steps: int, warmup_steps: int) -> list[float]:
     ]
 
 
-def _logged_mean(losses: list[float], tokens: list[int]) -> float:
+def logged_mean(losses: list[float], tokens: list[int]) -> float:
     """The Trainer's logged loss over a window: a step without tokens (NaN there) counts as
     the mean of the window's earlier steps (`logging_nan_inf_filter`)."""
     total = 0.0
@@ -267,7 +267,7 @@ def train_causal_lm(
     step_losses = stepper.losses[:run_steps].tolist()
     tokens = packed.tokens
     epoch_train_losses = [
-        _logged_mean(step_losses[i : i + steps_per_epoch], tokens[i : i + steps_per_epoch])
+        logged_mean(step_losses[i : i + steps_per_epoch], tokens[i : i + steps_per_epoch])
         for i in range(0, run_steps, steps_per_epoch)
     ]
     return FastTrainResult(

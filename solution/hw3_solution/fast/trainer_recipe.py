@@ -24,6 +24,7 @@ not called: neither changes the weights.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -34,10 +35,13 @@ from hw3_solution.fast.lm_train import (
     FastTrainConfig,
     FastTrainResult,
     linear_schedule,
+    logged_mean,
     train_causal_lm,
 )
 
 IGNORE = -100
+MODEL_INPUTS = {"input_ids", "attention_mask", "labels"}  # what the fast forward reads
+RECORD_MODULE = "hw3_kernel_record"  # the grader's kernel record (kernel_hooks.py)
 CHECKED_BATCHES = 4  # batches of the first epoch run through the student's collator
 # TrainingArguments that must keep these values (their defaults): each changes the batches,
 # the objective or the optimizer in a way the fast mode does not reproduce.
@@ -46,12 +50,16 @@ FIXED_ARGUMENTS = {
     "label_smoothing_factor": 0.0,
     "neftune_noise_alpha": None,
     "dataloader_drop_last": False,
-    "group_by_length": False,
     "full_determinism": False,
     "eval_on_start": False,
     "load_best_model_at_end": False,
-    "past_index": -1,
+    "torch_compile": False,
+    "use_liger_kernel": False,
+    "dataloader_num_workers": 0,
+    "eval_delay": 0,
 }
+SAVE_STRATEGIES = {"steps", "no"}  # the fast path writes no checkpoint: at most the last
+SEEDED_SAMPLER = "SeedableRandomSampler"  # accelerate's: its order can be read beforehand
 OPTIMIZERS = {"adamw_torch", "adamw_torch_fused"}
 EVAL_STRATEGIES = {"epoch", "no"}
 LOGGING_STRATEGIES = {"epoch", "steps", "no"}
@@ -89,6 +97,12 @@ WHY = {
     "arguments": 'train() called with arguments',
     "failed": "the fast path failed; the student's own train() ran instead",
     "unreadable_trainer": "a Trainer whose data or collator the fast path could not read",
+    "save_strategy": "a save_strategy other than 'steps' or 'no'",
+    "metrics": "compute_metrics or preprocess_logits_for_metrics",
+    "model_replaced": "trainer.model replaced after the Trainer was made",
+    "second_call": "a Trainer that has trained before (a second train() call)",
+    "checkpoints": "a notebook that reads the Trainer's checkpoints",
+    "extra_inputs": "batches with inputs other than input_ids, attention_mask and labels",
 }
 REASONS = frozenset([*WHY.values(), *(f"TrainingArguments({name}) other than {wanted!r}"
                                       for name, wanted in FIXED_ARGUMENTS.items())])
@@ -113,6 +127,7 @@ def _argument_deviation(args: Any) -> str | None:
          WHY["eval_strategy"]),
         (_name(args.logging_strategy) in LOGGING_STRATEGIES,
          WHY["logging_strategy"]),
+        (_name(args.save_strategy) in SAVE_STRATEGIES, WHY["save_strategy"]),
         (args.n_gpu <= 1 and args.world_size == 1, WHY["devices"]),
     )
     return next((why for good, why in checks if not good), None)
@@ -131,11 +146,20 @@ def _trainer_deviation(trainer: Any) -> str | None:
         return WHY["subclass"]
     if trainer.model_init is not None or getattr(trainer, "compute_loss_func", None):
         return WHY["model_init"]
-    if trainer.optimizer is not None or trainer.lr_scheduler is not None:
+    if trainer.optimizer is not None or trainer.lr_scheduler is not None \
+            or getattr(trainer, "optimizer_cls_and_kwargs", None) is not None:
         return WHY["own_optimizer"]
+    if trainer.compute_metrics is not None or trainer.preprocess_logits_for_metrics is not None:
+        return WHY["metrics"]
     plain = (DefaultFlowCallback, PrinterCallback, ProgressCallback, NotebookProgressCallback)
-    if any(not isinstance(c, plain) for c in trainer.callback_handler.callbacks):
+    if any(type(c) not in plain for c in trainer.callback_handler.callbacks):
         return WHY["callbacks"]
+    if trainer.model_wrapped is not trainer.model:
+        return WHY["model_replaced"]
+    if trainer.state.global_step > 0:
+        return WHY["second_call"]
+    if getattr(sys.modules.get(RECORD_MODULE), "FAST_OFF", None):
+        return WHY["checkpoints"]
     return _argument_deviation(trainer.args)
 
 
@@ -185,42 +209,53 @@ def token_rows(dataset: Any, pad_id: int, max_positions: int) -> TokenRows | str
     return TokenRows(ids[:, :width].long().contiguous(), lengths, pad_id)
 
 
-def _collator_deviation(trainer: Any, rows: TokenRows, batches: list[torch.Tensor]
+def _collator_deviation(loader: Any, rows: TokenRows, batches: list[torch.Tensor]
                         ) -> str | None:
-    """The student's collator on the first batches: its input ids must be the rows (any
-    padding after them must be the pad id) and its labels the ids with pads set to -100."""
-    for batch in batches[:CHECKED_BATCHES]:
-        features = [trainer.train_dataset[int(i)] for i in batch]
-        collated = trainer.data_collator(features)
+    """The Trainer's own collation (its loader's dataset, unused columns removed, and
+    collate function) of the first batches, of the longest rows and of the last, short
+    batch: only input_ids, attention_mask and labels; the input ids are the rows (any
+    padding after them is the pad id), the attention mask covers each row's tokens, and the
+    labels are the ids with every pad set to -100."""
+    longest = torch.argsort(rows.lengths, descending=True, stable=True)[:len(batches[0])]
+    width = rows.ids.shape[1]
+    for batch in [*batches[:CHECKED_BATCHES], longest, batches[-1]]:
+        collated = loader.collate_fn([loader.dataset[int(i)] for i in batch])
+        if not set(collated) <= MODEL_INPUTS:
+            return WHY["extra_inputs"]
         ids, labels = collated.get("input_ids"), collated.get("labels")
         if not isinstance(ids, torch.Tensor) or not isinstance(labels, torch.Tensor):
             return WHY["collator_output"]
-        width = rows.ids.shape[1]
+        ids, labels = ids.cpu(), labels.cpu()
         expected = torch.full((len(batch), max(width, ids.shape[1])), rows.pad_id)
         expected[:, :width] = rows.ids[batch]
-        if ids.shape[1] < width or not torch.equal(ids.cpu(), expected[:, :ids.shape[1]]):
+        if ids.shape[1] < width or not torch.equal(ids, expected[:, :ids.shape[1]]):
             return WHY["collator_ids"]
-        if not torch.equal(labels.cpu(), ids.cpu().masked_fill(ids.cpu() == rows.pad_id,
-                                                                IGNORE)):
+        mask = collated.get("attention_mask")
+        if mask is not None and not torch.equal(mask.cpu().bool(), torch.arange(
+                ids.shape[1]).expand_as(ids) < rows.lengths[batch][:, None]):
+            return WHY["mask"]
+        if not torch.equal(labels, ids.masked_fill(ids == rows.pad_id, IGNORE)):
             return WHY["labels"]
     return None
 
 
-def trainer_orders(trainer: Any, epochs: int) -> list[torch.Tensor]:
-    """The shuffled row order of each epoch as the Trainer's own train dataloader draws it
-    (its sampler, seeded as `train()` would seed it, epoch by epoch)."""
-    loader = trainer.get_train_dataloader()
-    orders = []
+def trainer_batches(loader: Any, epochs: int) -> list[list[torch.Tensor]] | str:
+    """The batches of row indices of each epoch as the Trainer's own train dataloader draws
+    them (accelerate's seeded sampler, epoch by epoch, as `train()` sets it), or why they
+    cannot be read beforehand."""
+    sampler = getattr(loader, "batch_sampler", None)
+    inner = getattr(sampler, "sampler", None)
+    if type(inner).__name__ != SEEDED_SAMPLER:
+        return WHY["sampler"]
+    epochs_drawn = []
     for epoch in range(epochs):
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
-        sampler = getattr(loader, "batch_sampler", None)
-        inner = getattr(sampler, "batch_sampler", None)
-        for target in (sampler, inner, getattr(sampler, "sampler", None)):
+        for target in (sampler, getattr(sampler, "batch_sampler", None), inner):
             if hasattr(target, "set_epoch"):
                 target.set_epoch(epoch)
-        orders.append(torch.tensor([int(i) for batch in sampler for i in batch]))
-    return orders
+        epochs_drawn.append([torch.tensor([int(i) for i in batch]) for batch in sampler])
+    return epochs_drawn
 
 
 def _pad_id(trainer: Any) -> int | None:
@@ -267,11 +302,17 @@ def plan_fast_run(trainer: Any) -> _Plan | str:
         if isinstance(eval_rows, str):
             return eval_rows
     epochs = int(args.num_train_epochs)
-    batch = args.per_device_train_batch_size
-    orders = trainer_orders(trainer, epochs)
-    if any(sorted(o.tolist()) != list(range(len(rows))) for o in orders):
+    loader = trainer.get_train_dataloader()
+    drawn = trainer_batches(loader, epochs)
+    if isinstance(drawn, str):
+        return drawn
+    batch = len(drawn[0][0])
+    orders = [torch.cat(batches) for batches in drawn]
+    if any(sorted(o.tolist()) != list(range(len(rows))) for o in orders) or any(
+            [len(b) for b in batches] != [len(b) for b in batches_of(o, batch)]
+            for batches, o in zip(drawn, orders)):
         return WHY["sampler"]
-    why = _collator_deviation(trainer, rows, batches_of(orders[0], batch))
+    why = _collator_deviation(loader, rows, drawn[0])
     if why:
         return why
     steps = epochs * math.ceil(len(rows) / batch)
@@ -285,51 +326,52 @@ def plan_fast_run(trainer: Any) -> _Plan | str:
 
 def fast_train(trainer: Any, *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
     """``(TrainOutput, None)`` after training ``trainer`` through the fast mode, or
-    ``(None, why)`` with the Trainer as it was (its weights put back if the fast run
-    failed midway): the caller then runs the student's own ``train()``. ``why`` is one of
-    `REASONS`."""
+    ``(None, why)`` with the Trainer as it was: the caller then runs the student's own
+    ``train()``. Never raises: reading a Trainer it cannot read, or a fault of the fast mode
+    midway, gives the weights and torch's generators back (reading the Trainer runs the
+    student's collator; training seeds). ``why`` is one of `REASONS`."""
     if args or kwargs:
         return None, WHY["arguments"]
-    # Reading the Trainer runs the student's collator: whatever it draws from torch's
-    # generators is given back, so a run left to train() draws what it would have drawn.
     cpu_rng = torch.random.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    before = None
     try:
         plan = plan_fast_run(trainer)
-    except Exception:  # noqa: BLE001 - an odd Trainer is the student's train()'s business
-        plan = WHY["unreadable_trainer"]
-    if isinstance(plan, str):
-        torch.random.set_rng_state(cpu_rng)
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state_all(cuda_rng)
-        return None, plan
-    model = trainer.model.to(trainer.args.device)
-    before = {name: value.detach().clone() for name, value in model.state_dict().items()}
-    started = time.time()
-    try:
-        result = train_causal_lm(model, plan.rows, plan.eval_rows, plan.config,
-                                 orders=plan.orders)
-    except Exception:  # noqa: BLE001 - a fault of the fast mode must not cost the student
-        model.load_state_dict(before)
-        return None, WHY["failed"]
-    return _leave_state(trainer, plan, result, time.time() - started), None
+        if isinstance(plan, str):
+            why = plan
+        else:
+            why = WHY["failed"]
+            model = trainer.model.to(trainer.args.device)
+            before = {name: value.detach().clone() for name, value in model.state_dict().items()}
+            started = time.time()
+            result = train_causal_lm(model, plan.rows, plan.eval_rows, plan.config,
+                                     orders=plan.orders)
+            return _leave_state(trainer, plan, result, time.time() - started), None
+    except Exception:  # noqa: BLE001 - the fast path must never cost the student
+        why = WHY["unreadable_trainer"] if before is None else WHY["failed"]
+        if before is not None:
+            trainer.model.load_state_dict(before)
+    torch.random.set_rng_state(cpu_rng)
+    if cuda_rng is not None:
+        torch.cuda.set_rng_state_all(cuda_rng)
+    return None, why
 
 
 def _log_windows(args: Any, total: int, per_epoch: int) -> list[int]:
     """The steps after which `train()` logs the training loss."""
     strategy = _name(args.logging_strategy)
+    first = [1] if args.logging_first_step else []
     if strategy == "epoch":
-        return list(range(per_epoch, total + 1, per_epoch))
+        return sorted({*first, *range(per_epoch, total + 1, per_epoch)})
     if strategy == "no":
-        return []
+        return first
     every = args.logging_steps if args.logging_steps >= 1 else math.ceil(total *
                                                                         args.logging_steps)
-    first = [1] if args.logging_first_step else []
     return sorted({*first, *range(int(every), total + 1, int(every))})
 
 
 def _leave_state(trainer: Any, plan: _Plan, result: FastTrainResult, seconds: float) -> Any:
-    """``trainer.state`` and the `TrainOutput` as `train()` leaves them."""
+    """The model, ``trainer.state`` and the `TrainOutput` as `train()` leaves them."""
     from transformers.trainer_callback import TrainerState
     from transformers.trainer_utils import TrainOutput
 
@@ -337,35 +379,56 @@ def _leave_state(trainer: Any, plan: _Plan, result: FastTrainResult, seconds: fl
     per_epoch = math.ceil(len(plan.rows) / config.batch_size)
     total = result.steps
     losses = result.step_losses
+    tokens = [int(plan.rows.lengths[b].sum()) for order in plan.orders
+              for b in batches_of(order, config.batch_size)][:total]
     # the learning rate logged after s steps: the one step s - 1 ran at
     lr_at = [0.0, *(config.learning_rate * f
                     for f in linear_schedule(total, config.warmup_steps))]
     history: list[dict[str, float]] = []
-    events = [(s, "log") for s in _log_windows(args, total, per_epoch)]
-    events += [(s, "eval") for s, _ in result.evals]
-    last = 0
+    windows = _log_windows(args, total, per_epoch)
+    events = [(s, "log") for s in windows] + [(s, "eval") for s, _ in result.evals]
+    last, logged = 0, 0.0
     evals = dict(result.evals)
     for step, kind in sorted(events, key=lambda e: (e[0], e[1] == "eval")):
         epoch = step / per_epoch
         if kind == "log":
-            window = [x if math.isfinite(x) else 0.0 for x in losses[last:step]]
-            history.append({"loss": sum(window) / max(1, step - last),
-                            "learning_rate": lr_at[step], "epoch": epoch, "step": step})
+            loss = logged_mean(losses[last:step], tokens[last:step])
+            history.append({"loss": loss, "learning_rate": lr_at[step], "epoch": epoch,
+                            "step": step})
+            logged += loss * (step - last)
             last = step
         else:
             history.append({"eval_loss": evals[step].trainer_eval_loss(
                 args.per_device_eval_batch_size), "epoch": epoch, "step": step})
-    train_loss = sum(x for x in losses if math.isfinite(x)) / max(1, total)
+    if last < total:  # what train() sums after the last log
+        logged += logged_mean(losses[last:], tokens[last:]) * (total - last)
+    train_loss = logged / max(1, total)
     metrics = {"train_runtime": round(seconds, 4),
                "train_samples_per_second": round(len(plan.rows) * config.epochs / seconds, 3),
                "train_steps_per_second": round(total / seconds, 3),
                "total_flos": 0.0, "train_loss": train_loss, "epoch": float(config.epochs)}
     history.append({**metrics, "step": total})
+    logging_steps = windows[1] - windows[0] if len(windows) > 1 else args.logging_steps
     state = TrainerState(epoch=float(config.epochs), global_step=total, max_steps=total,
-                         num_train_epochs=config.epochs, logging_steps=args.logging_steps,
-                         eval_steps=args.eval_steps, save_steps=args.save_steps,
-                         train_batch_size=config.batch_size)
+                         num_train_epochs=config.epochs, logging_steps=logging_steps,
+                         eval_steps=args.eval_steps or logging_steps,
+                         save_steps=args.save_steps, train_batch_size=config.batch_size)
     state.log_history = history
     trainer.state = state
+    model = trainer.model
+    model.zero_grad(set_to_none=True)  # train() leaves no gradients behind
+    if result.evals and result.evals[-1][0] == total:
+        model.eval()  # train() ends in its last evaluation's mode
+    _align_special_tokens(trainer)
     return TrainOutput(total, train_loss, metrics)
 
+
+def _align_special_tokens(trainer: Any) -> None:
+    """What `train()` does first with a processing class: the model's configuration takes
+    the tokenizer's pad, bos and eos ids (saved with the model)."""
+    try:
+        from transformers.trainer_utils import align_special_tokens
+    except ImportError:  # an older release: train() does not do it either
+        return
+    if trainer.processing_class is not None:
+        align_special_tokens(trainer.model, trainer.processing_class)
