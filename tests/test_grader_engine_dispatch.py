@@ -15,12 +15,11 @@ from autograder.pipeline import run_batch
 from engine_scenarios.dispatch_helpers import (
     CLASS,
     DyingPlugin,
+    assert_killed_grader_resumes,
     class_folder,
     comparable,
-    grade_in_subprocess,
     python_path,
     settings,
-    submitted,
 )
 from engine_scenarios.engine_helpers import scenario
 from engine_scenarios.toy_plugin import ToyPlugin
@@ -105,22 +104,4 @@ def test_a_dead_job_is_an_internal_error_not_a_grade(tmp_path: Path, monkeypatch
 
 @pytest.mark.parametrize("executor", ["submitit-local"])
 def test_killed_grader_waits_for_its_jobs(tmp_path: Path, executor: str) -> None:
-    folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers",
-                                     "cat": "messy_notebook"})
-    out, log = tmp_path / "out", tmp_path / "planned.log"
-    first = grade_in_subprocess(folder, out, log, "--executor", executor, "--workers", "3")
-    try:
-        deadline = time.monotonic() + 120
-        while len(submitted(out)) < 3:
-            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
-            time.sleep(0.1)
-    finally:
-        first.kill()
-        first.wait()
-    ids = submitted(out)
-    second = grade_in_subprocess(folder, out, log, "--executor", executor)
-    text, _ = second.communicate(timeout=300)
-    assert second.returncode == 0, text
-    assert "graded 3" in text
-    assert sorted(log.read_text().split()) == ["ann", "ben", "cat"]  # each planned once
-    assert submitted(out) == {} and len(set(ids.values())) == 3
+    assert_killed_grader_resumes(tmp_path, "--executor", executor, "--workers", "3")

@@ -22,9 +22,9 @@ from autograder.localslurm import PARTITION, LocalSlurm
 from autograder.pipeline import run_batch
 from engine_scenarios.dispatch_helpers import (
     DyingPlugin,
+    assert_killed_grader_resumes,
     class_folder,
     comparable,
-    grade_in_subprocess,
     python_path,
     settings,
     submitted,
@@ -102,27 +102,9 @@ def test_a_gpu_request_the_cluster_refuses_is_an_internal_error(tmp_path: Path,
 
 
 def test_killed_grader_waits_for_its_slurm_jobs(tmp_path: Path, on_slurm) -> None:
-    folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers",
-                                     "cat": "messy_notebook"})
-    out, log = tmp_path / "out", tmp_path / "planned.log"
-    options = ["--executor", "slurm", "--slurm-partition", PARTITION]
     env = {**os.environ, "AUTOGRADE_SLURM_CPUS": "1", "AUTOGRADE_SLURM_MEM_GB": "1"}
-    first = grade_in_subprocess(folder, out, log, *options, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while len(submitted(out)) < 3:
-            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
-            time.sleep(0.05)
-    finally:
-        first.kill()
-        first.wait()
-    ids = submitted(out)
-    second = grade_in_subprocess(folder, out, log, *options, env=env)
-    text, _ = second.communicate(timeout=300)
-    assert second.returncode == 0, text
-    assert "graded 3" in text
-    assert sorted(log.read_text().split()) == ["ann", "ben", "cat"]  # each job ran once
-    assert submitted(out) == {} and len(set(ids.values())) == 3
+    assert_killed_grader_resumes(tmp_path, "--executor", "slurm", "--slurm-partition",
+                                 PARTITION, env=env)
 
 
 @pytest.mark.slow

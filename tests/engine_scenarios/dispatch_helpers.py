@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from autograder.config import Settings
@@ -75,3 +76,28 @@ def grade_in_subprocess(folder: Path, out: Path, log: Path, *extra: str,
         [sys.executable, "-m", "autograder.cli", str(folder), "--out", str(out),
          "--plugin", "hostile.counting_plugin:plugin", "--no-progress", "--memory-mb", "768",
          *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def assert_killed_grader_resumes(tmp_path: Path, *options: str,
+                                 env: dict[str, str] | None = None) -> None:
+    """Kill a grader once all three students' jobs are submitted, run it again: it waits
+    for those jobs, submits nothing twice, grades all three and leaves no job pending."""
+    folder = class_folder(tmp_path, {"ann": "perfect", "ben": "wrong_answers",
+                                     "cat": "messy_notebook"})
+    out, log = tmp_path / "out", tmp_path / "planned.log"
+    first = grade_in_subprocess(folder, out, log, *options, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while len(submitted(out)) < 3:
+            assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+            time.sleep(0.05)
+    finally:
+        first.kill()
+        first.wait()
+    ids = submitted(out)
+    second = grade_in_subprocess(folder, out, log, *options, env=env)
+    text, _ = second.communicate(timeout=300)
+    assert second.returncode == 0, text
+    assert "graded 3" in text
+    assert sorted(log.read_text().split()) == ["ann", "ben", "cat"]  # each planned once
+    assert submitted(out) == {} and len(set(ids.values())) == 3
