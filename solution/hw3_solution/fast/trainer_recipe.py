@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from hw3_solution.fast.lm_data import TokenRows, batches_of
+from hw3_solution.fast.lm_data import IGNORE_INDEX, TokenRows, batches_of
 from hw3_solution.fast.lm_train import (
     FastTrainConfig,
     FastTrainResult,
@@ -39,7 +40,6 @@ from hw3_solution.fast.lm_train import (
     train_causal_lm,
 )
 
-IGNORE = -100
 MODEL_INPUTS = {"input_ids", "attention_mask", "labels"}  # what the fast forward reads
 RECORD_MODULE = "hw3_kernel_record"  # the grader's kernel record (kernel_hooks.py)
 CHECKED_BATCHES = 4  # batches of the first epoch run through the student's collator
@@ -234,7 +234,7 @@ def _collator_deviation(loader: Any, rows: TokenRows, batches: list[torch.Tensor
         if mask is not None and not torch.equal(mask.cpu().bool(), torch.arange(
                 ids.shape[1]).expand_as(ids) < rows.lengths[batch][:, None]):
             return WHY["mask"]
-        if not torch.equal(labels, ids.masked_fill(ids == rows.pad_id, IGNORE)):
+        if not torch.equal(labels, ids.masked_fill(ids == rows.pad_id, IGNORE_INDEX)):
             return WHY["labels"]
     return None
 
@@ -273,12 +273,14 @@ def _pad_id(trainer: Any) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
 class _Plan:
     """What a recognised run trains on."""
 
-    def __init__(self, rows: TokenRows, eval_rows: TokenRows | None, orders: list[torch.Tensor],
-                 config: FastTrainConfig) -> None:
-        self.rows, self.eval_rows, self.orders, self.config = rows, eval_rows, orders, config
+    rows: TokenRows
+    eval_rows: TokenRows | None
+    orders: list[torch.Tensor]  # each epoch's row order, as the Trainer's sampler draws it
+    config: FastTrainConfig
 
 
 def plan_fast_run(trainer: Any) -> _Plan | str:
